@@ -1,0 +1,19 @@
+//! execwatch: detects malicious process executions on Linux without eBPF or kernel modules.
+//!
+//! The crate is laid out as the data flows:
+//!
+//! ```text
+//! source (audit.log, /proc) -> event (ECS exec event) -> rule (EQL) -> alert -> output
+//! ```
+//!
+//! - [`source`]: reading what the host already records, turning it into raw exec records.
+//! - [`event`]: the ECS exec event shaped like Elastic Defend's, and the view rules evaluate.
+//! - [`rule`]: Elastic detection-rules TOML files and the EQL engine that evaluates their queries.
+//! - [`alert`]: the alert document built when a rule matches.
+//! - [`replay`]: the whole pipeline over files, for `execwatch replay`.
+
+pub mod alert;
+pub mod event;
+pub mod replay;
+pub mod rule;
+pub mod source;

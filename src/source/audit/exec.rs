@@ -1,0 +1,169 @@
+//! What the assembler hands on: one successful exec, as auditd recorded it, with raw bytes kept.
+//!
+//! Nothing here is interpreted yet (no user names looked up, no ECS shape): that is the job of
+//! [`crate::event::normalize`]. Keeping bytes as bytes means no argument is altered before the one
+//! documented escaping step.
+
+/// Identity of an audit event: `(node, SEC.MSEC, SERIAL)`. The serial alone collides on real hosts.
+#[derive(Clone, Debug, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub struct EventId {
+    /// `node=` prefix, when auditd's `name_format` adds one.
+    pub node: Option<Box<str>>,
+    /// Seconds since the epoch.
+    pub sec: u64,
+    /// Milliseconds within the second.
+    pub msec: u32,
+    /// auditd's serial number.
+    pub serial: u64,
+}
+
+impl EventId {
+    /// Milliseconds since the epoch: the stream time used for event age.
+    pub fn millis(&self) -> u64 {
+        self.sec.saturating_mul(1000).saturating_add(u64::from(self.msec))
+    }
+}
+
+/// User and group names from the ENRICHED part of a SYSCALL record (`AUID="unset" UID="root" ...`).
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct EnrichedNames {
+    /// `AUID=`
+    pub auid: Option<String>,
+    /// `UID=`
+    pub uid: Option<String>,
+    /// `GID=`
+    pub gid: Option<String>,
+    /// `EUID=`
+    pub euid: Option<String>,
+    /// `SUID=`
+    pub suid: Option<String>,
+    /// `FSUID=`
+    pub fsuid: Option<String>,
+    /// `EGID=`
+    pub egid: Option<String>,
+    /// `SGID=`
+    pub sgid: Option<String>,
+    /// `FSGID=`
+    pub fsgid: Option<String>,
+    /// `ARCH=` (e.g. `x86_64`)
+    pub arch: Option<String>,
+    /// `SYSCALL=` (e.g. `execve`)
+    pub syscall: Option<String>,
+}
+
+/// The fields of a SYSCALL record worth keeping (audit-format.md point 17).
+///
+/// Every field is optional: logs from other pipelines drop or quote fields, and an absent value must stay
+/// absent rather than become a made-up default.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct SyscallRecord {
+    /// `arch=` as written (hex audit arch, e.g. `c000003e`).
+    pub arch: Option<String>,
+    /// `syscall=` number.
+    pub syscall: Option<u32>,
+    /// `success=yes|no`.
+    pub success: Option<bool>,
+    /// `exit=`.
+    pub exit: Option<i64>,
+    /// `pid=`
+    pub pid: Option<u32>,
+    /// `ppid=`
+    pub ppid: Option<u32>,
+    /// `auid=` (4294967295 means unset)
+    pub auid: Option<u32>,
+    /// `uid=`
+    pub uid: Option<u32>,
+    /// `gid=`
+    pub gid: Option<u32>,
+    /// `euid=`
+    pub euid: Option<u32>,
+    /// `suid=`
+    pub suid: Option<u32>,
+    /// `fsuid=`
+    pub fsuid: Option<u32>,
+    /// `egid=`
+    pub egid: Option<u32>,
+    /// `sgid=`
+    pub sgid: Option<u32>,
+    /// `fsgid=`
+    pub fsgid: Option<u32>,
+    /// `tty=` (`(none)` becomes `None`)
+    pub tty: Option<String>,
+    /// `ses=` (4294967295 means unset)
+    pub ses: Option<u32>,
+    /// `comm=`, decoded.
+    pub comm: Option<Vec<u8>>,
+    /// `exe=`, decoded.
+    pub exe: Option<Vec<u8>>,
+    /// `key=`, decoded (`(null)` becomes `None`).
+    pub key: Option<Vec<u8>>,
+    /// `subj=` (SELinux/AppArmor label).
+    pub subj: Option<String>,
+    /// Names from the ENRICHED part, when the log has one.
+    pub names: EnrichedNames,
+}
+
+/// One PATH record of the event.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct PathRecord {
+    /// `item=`
+    pub item: Option<u32>,
+    /// `name=`, decoded.
+    pub name: Option<Vec<u8>>,
+    /// `nametype=` (NORMAL, UNKNOWN, ...).
+    pub nametype: Option<String>,
+}
+
+/// One successful execve/execveat, assembled from all of its records.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct AuditExec {
+    /// The event's identity.
+    pub id: EventId,
+    /// The SYSCALL record; `None` for excerpts that hold an EXECVE without its SYSCALL.
+    pub syscall: Option<SyscallRecord>,
+    /// The full argv from the EXECVE records, decoded, in order; `argc` checked.
+    pub argv: Vec<Vec<u8>>,
+    /// The CWD record's `cwd=`, decoded.
+    pub cwd: Option<Vec<u8>>,
+    /// PATH records in item order.
+    pub paths: Vec<PathRecord>,
+    /// PROCTITLE, decoded (NUL-separated, cut at 128 bytes, possibly stale: never used for argv).
+    pub proctitle: Option<Vec<u8>>,
+}
+
+/// Why an audit event produced no exec event. Counted and reported, never silently dropped.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub enum SkipReason {
+    /// `success=no`: the exec failed and started no process. Expected, not an error.
+    FailedExec,
+    /// The EXECVE records disagree with `argc`, or an `aN_len` with the joined pieces, or a piece is
+    /// missing: the argv cannot be trusted.
+    DamagedArgv,
+    /// Too many events were open at once; the oldest was closed early.
+    Evicted,
+}
+
+impl SkipReason {
+    /// A short, stable name for summaries and logs.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            SkipReason::FailedExec => "failed exec (success=no)",
+            SkipReason::DamagedArgv => "damaged argv (argc or aN_len mismatch)",
+            SkipReason::Evicted => "evicted (too many open events)",
+        }
+    }
+}
+
+/// What closing an audit event gives.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum Assembled {
+    /// A successful exec.
+    Exec(AuditExec),
+    /// An exec-related event that gave no exec, and why.
+    Skipped {
+        /// The event.
+        id: EventId,
+        /// Why.
+        reason: SkipReason,
+    },
+}

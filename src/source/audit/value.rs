@@ -1,0 +1,1 @@
+//! PLACEHOLDER: to be implemented (value decoding).
