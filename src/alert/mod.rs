@@ -1,1 +1,263 @@
-//! PLACEHOLDER
+//! The alert: the triggering event's fields, plus what the rule says about it.
+//!
+//! Alerts follow what Kibana's detection engine writes for the same rule on the same Defend event, so
+//! they read the same in a SIEM: `event.kind: "alert"`, `rule.*`, `threat.*` from the MITRE mapping, a
+//! one-line `message`, and `kibana.alert.*` provenance (the original time and event, severity, reason).
+
+use serde_json::{json, Map, Value};
+
+use crate::event::exec::fnv1a64;
+use crate::event::time::Millis;
+use crate::rule::Rule;
+
+/// Builds the alert for `rule` matching `event` (the event's JSON document, an object), at `now`.
+///
+/// The alert id is derived from the rule and the event's identity, so the same exec alerted twice (a
+/// replay, a restart) gets the same id and duplicates can be recognised downstream.
+pub fn build_alert(event: &Value, rule: &Rule, now: Millis) -> Value {
+    let mut alert = match event {
+        Value::Object(map) => map.clone(),
+        _ => Map::new(),
+    };
+    let original_time = alert.get("@timestamp").cloned();
+    let original_event = alert.get("event").cloned();
+    let id = alert_id(event, rule);
+    let message = message(event, rule);
+
+    alert.insert("@timestamp".into(), Value::String(now.to_rfc3339()));
+    let event_obj = object_at(&mut alert, "event");
+    event_obj.insert("kind".into(), json!("alert"));
+    event_obj.insert("severity".into(), json!(rule.severity.number()));
+    event_obj.insert("risk_score".into(), json!(rule.risk_score));
+    alert.insert("message".into(), Value::String(message.clone()));
+    alert.insert("tags".into(), json!(rule.tags));
+    alert.insert(
+        "rule".into(),
+        json!({
+            "id": rule.rule_id,
+            "uuid": rule.rule_id,
+            "name": rule.name,
+            "description": rule.description,
+            "version": rule.version.to_string(),
+            "author": rule.author,
+            "license": rule.license,
+            "ruleset": rule.origin,
+            "reference": rule.references,
+            "category": "process",
+        }),
+    );
+    if !rule.threat.is_empty() {
+        alert.insert("threat".into(), threat_fields(rule));
+    }
+    let mut kibana = json!({
+        "uuid": id,
+        "severity": rule.severity.as_str(),
+        "risk_score": rule.risk_score,
+        "reason": message,
+        "workflow_status": "open",
+        "rule": {
+            "name": rule.name,
+            "rule_id": rule.rule_id,
+            "uuid": rule.rule_id,
+            "version": rule.version,
+            "severity": rule.severity.as_str(),
+            "risk_score": rule.risk_score,
+            "tags": rule.tags,
+            "type": "eql",
+            "query": rule.query_text,
+            "threat": rule.threat,
+            "from": format!("now-{}s", rule.lookback.as_secs()),
+            "interval": format!("{}s", rule.interval.as_secs()),
+            "max_signals": rule.max_signals,
+        },
+    });
+    if let Some(t) = original_time {
+        kibana["original_time"] = t;
+    }
+    if let Some(e) = original_event {
+        kibana["original_event"] = e;
+    }
+    alert.insert("kibana".into(), json!({ "alert": kibana }));
+    Value::Object(alert)
+}
+
+/// The child object at `key`, replacing a non-object value there.
+fn object_at<'a>(map: &'a mut Map<String, Value>, key: &str) -> &'a mut Map<String, Value> {
+    let slot = map
+        .entry(key.to_string())
+        .or_insert_with(|| Value::Object(Map::new()));
+    if !slot.is_object() {
+        *slot = Value::Object(Map::new());
+    }
+    match slot {
+        Value::Object(m) => m,
+        _ => unreachable!("just made an object"),
+    }
+}
+
+/// ECS `threat.*`: the framework, and each tactic, technique and sub-technique as parallel arrays.
+fn threat_fields(rule: &Rule) -> Value {
+    let mut tactic = (vec![], vec![], vec![]);
+    let mut technique = (vec![], vec![], vec![]);
+    let mut sub = (vec![], vec![], vec![]);
+    for t in &rule.threat {
+        tactic.0.push(&t.tactic.id);
+        tactic.1.push(&t.tactic.name);
+        tactic.2.push(&t.tactic.reference);
+        for tech in &t.technique {
+            technique.0.push(&tech.technique.id);
+            technique.1.push(&tech.technique.name);
+            technique.2.push(&tech.technique.reference);
+            for s in &tech.subtechnique {
+                sub.0.push(&s.id);
+                sub.1.push(&s.name);
+                sub.2.push(&s.reference);
+            }
+        }
+    }
+    let framework = rule
+        .threat
+        .first()
+        .map(|t| t.framework.as_str())
+        .unwrap_or("MITRE ATT&CK");
+    let mut technique_obj =
+        json!({ "id": technique.0, "name": technique.1, "reference": technique.2 });
+    if !sub.0.is_empty() {
+        technique_obj["subtechnique"] = json!({ "id": sub.0, "name": sub.1, "reference": sub.2 });
+    }
+    json!({
+        "framework": framework,
+        "tactic": { "id": tactic.0, "name": tactic.1, "reference": tactic.2 },
+        "technique": technique_obj,
+    })
+}
+
+/// A string field of the event, by dotted path through nested objects.
+fn text_at<'a>(event: &'a Value, path: &[&str]) -> Option<&'a str> {
+    path.iter().try_fold(event, |v, key| v.get(key))?.as_str()
+}
+
+/// "process event with process python3.11, parent process bash, by root on web-01 created low alert
+/// Web Server Spawned via Python." — Kibana's reason sentence, leaving out what the event lacks.
+fn message(event: &Value, rule: &Rule) -> String {
+    let mut m = String::from("process event");
+    if let Some(name) = text_at(event, &["process", "name"]) {
+        m.push_str(" with process ");
+        m.push_str(name);
+    }
+    if let Some(parent) = text_at(event, &["process", "parent", "name"]) {
+        m.push_str(", parent process ");
+        m.push_str(parent);
+    }
+    if let Some(user) = text_at(event, &["user", "name"]) {
+        m.push_str(", by ");
+        m.push_str(user);
+    }
+    if let Some(host) = text_at(event, &["host", "name"]) {
+        m.push_str(" on ");
+        m.push_str(host);
+    }
+    m.push_str(" created ");
+    m.push_str(rule.severity.as_str());
+    m.push_str(" alert ");
+    m.push_str(&rule.name);
+    m.push('.');
+    // The message is one line whatever the event holds: names come from attacker-chosen file names.
+    m.replace(['\n', '\r'], " ")
+}
+
+/// A stable id for (rule, exec): the same exec alerted again gets the same id.
+fn alert_id(event: &Value, rule: &Rule) -> String {
+    let identity = [
+        text_at(event, &["host", "id"]),
+        text_at(event, &["process", "entity_id"]),
+        text_at(event, &["@timestamp"]),
+    ];
+    let sequence = event
+        .get("auditd")
+        .and_then(|a| a.get("sequence"))
+        .map(Value::to_string);
+    let node = text_at(event, &["auditd", "node"]);
+    let whole;
+    let mut parts: Vec<&[u8]> = vec![rule.rule_id.as_bytes()];
+    if identity[1].is_some() {
+        parts.extend(identity.iter().map(|p| p.unwrap_or_default().as_bytes()));
+        parts.push(sequence.as_deref().unwrap_or_default().as_bytes());
+        parts.push(node.unwrap_or_default().as_bytes());
+    } else {
+        whole = event.to_string();
+        parts.push(whole.as_bytes());
+    }
+    let a = fnv1a64(&parts);
+    parts.insert(0, b"execwatch-alert");
+    let b = fnv1a64(&parts);
+    format!("{a:016x}{b:016x}")
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::event::exec::tests::sample_event;
+
+    fn seed() -> Rule {
+        Rule::from_toml(crate::rule::set::BUILTIN_RULES[0].1, "builtin".into()).unwrap()
+    }
+
+    #[test]
+    fn alert_carries_event_rule_threat_and_provenance() {
+        let event = serde_json::to_value(sample_event()).unwrap();
+        let rule = seed();
+        let a = build_alert(&event, &rule, Millis(1_795_802_800_000));
+        assert_eq!(a["@timestamp"], "2026-11-27T18:06:40.000Z");
+        assert_eq!(a["event"]["kind"], "alert");
+        assert_eq!(a["event"]["action"], "exec");
+        assert_eq!(a["event"]["severity"], 21);
+        assert_eq!(a["event"]["risk_score"], 21);
+        assert_eq!(a["process"]["command_line"], "python3 -m http.server");
+        assert_eq!(a["rule"]["name"], "Web Server Spawned via Python");
+        assert_eq!(a["rule"]["id"], "99c2b626-de44-4322-b1f9-157ca408c17e");
+        assert_eq!(a["rule"]["version"], "1");
+        assert_eq!(a["rule"]["author"], json!(["Elastic"]));
+        assert_eq!(a["rule"]["license"], "Elastic License v2");
+        assert_eq!(a["threat"]["framework"], "MITRE ATT&CK");
+        assert_eq!(a["threat"]["tactic"]["id"], json!(["TA0002"]));
+        assert_eq!(a["threat"]["tactic"]["name"], json!(["Execution"]));
+        assert_eq!(a["threat"]["technique"]["id"], json!(["T1059"]));
+        assert_eq!(
+            a["threat"]["technique"]["subtechnique"]["id"],
+            json!(["T1059.006"])
+        );
+        assert_eq!(a["tags"][1], "OS: Linux");
+        assert_eq!(
+            a["message"],
+            "process event with process python3.11, parent process bash, by root on web-01 created low alert Web Server Spawned via Python."
+        );
+        assert_eq!(
+            a["kibana"]["alert"]["original_time"],
+            "2026-11-27T18:06:38.773Z"
+        );
+        assert_eq!(a["kibana"]["alert"]["original_event"]["kind"], "event");
+        assert_eq!(a["kibana"]["alert"]["severity"], "low");
+        assert_eq!(a["kibana"]["alert"]["uuid"].as_str().unwrap().len(), 32);
+    }
+
+    #[test]
+    fn alert_ids_are_stable_per_exec_and_differ_between_execs() {
+        let rule = seed();
+        let event = serde_json::to_value(sample_event()).unwrap();
+        let id =
+            |e: &Value, at| build_alert(e, &rule, Millis(at))["kibana"]["alert"]["uuid"].clone();
+        assert_eq!(id(&event, 1), id(&event, 2));
+        let mut other = event.clone();
+        other["process"]["entity_id"] = json!("other");
+        assert_ne!(id(&event, 1), id(&other, 1));
+    }
+
+    #[test]
+    fn message_stays_on_one_line() {
+        let mut event = serde_json::to_value(sample_event()).unwrap();
+        event["process"]["name"] = json!("evil\nforged line");
+        let a = build_alert(&event, &seed(), Millis(0));
+        assert!(!a["message"].as_str().unwrap().contains('\n'));
+    }
+}

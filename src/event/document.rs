@@ -49,13 +49,18 @@ impl<'a> Values<'a> {
             Values::One(Scalar::Null) => true,
             Values::One(_) => false,
             Values::Strs(s) => s.is_empty(),
-            Values::Json(v) => v.iter().all(|x| json_scalar(x).is_none_or(|s| s == Scalar::Null)),
+            Values::Json(v) => v
+                .iter()
+                .all(|x| json_scalar(x).is_none_or(|s| s == Scalar::Null)),
         }
     }
 
     /// Every scalar value of the field, in document order, skipping nulls inside arrays.
     pub fn iter(&self) -> ValuesIter<'a> {
-        ValuesIter { values: *self, index: 0 }
+        ValuesIter {
+            values: *self,
+            index: 0,
+        }
     }
 }
 
@@ -125,7 +130,10 @@ pub struct FieldPath {
 impl FieldPath {
     /// Resolves a dotted ECS field name such as `process.parent.name`.
     pub fn new(dotted: &str) -> FieldPath {
-        FieldPath { dotted: dotted.into(), known: KnownField::from_name(dotted) }
+        FieldPath {
+            dotted: dotted.into(),
+            known: KnownField::from_name(dotted),
+        }
     }
 
     /// The dotted name, as written in the query.

@@ -14,7 +14,10 @@ pub struct AssemblerConfig {
 
 impl Default for AssemblerConfig {
     fn default() -> Self {
-        AssemblerConfig { max_age_ms: 2_000, max_open: 16_384 }
+        AssemblerConfig {
+            max_age_ms: 2_000,
+            max_open: 16_384,
+        }
     }
 }
 

@@ -20,7 +20,9 @@ pub struct EventId {
 impl EventId {
     /// Milliseconds since the epoch: the stream time used for event age.
     pub fn millis(&self) -> u64 {
-        self.sec.saturating_mul(1000).saturating_add(u64::from(self.msec))
+        self.sec
+            .saturating_mul(1000)
+            .saturating_add(u64::from(self.msec))
     }
 }
 

@@ -15,5 +15,7 @@ pub mod reader;
 pub mod value;
 
 pub use assembler::{Assembler, AssemblerConfig, AssemblerStats};
-pub use exec::{Assembled, AuditExec, EnrichedNames, EventId, PathRecord, SkipReason, SyscallRecord};
+pub use exec::{
+    Assembled, AuditExec, EnrichedNames, EventId, PathRecord, SkipReason, SyscallRecord,
+};
 pub use line::LineError;

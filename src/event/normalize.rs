@@ -1,0 +1,332 @@
+//! From an assembled audit exec to an ECS exec event.
+//!
+//! This is the one place where raw audit values become ECS fields: bytes are escaped (see
+//! [`crate::event::bytes`]), ids become strings, names come from the ENRICHED part or the host's user
+//! database, and the parent comes from the process table.
+
+use std::sync::Arc;
+
+use crate::event::bytes::{escape_bytes, escape_owned};
+use crate::event::exec::{
+    entity_id, Agent, AuditdContext, Credentials, ExecEvent, Identity, ProcessImage, Provider,
+};
+use crate::event::host::Host;
+use crate::event::process_table::ProcessTable;
+use crate::event::time::Millis;
+use crate::event::users::NameCache;
+use crate::source::audit::{AuditExec, SyscallRecord};
+
+/// The audit value meaning "not set" for auid and session ids.
+const UNSET: u32 = u32::MAX;
+
+/// Turns audit execs into ECS events, remembering each so that later children know their parent.
+#[derive(Debug)]
+pub struct Normalizer {
+    host: Arc<Host>,
+    agent: Arc<Agent>,
+    names: NameCache,
+    table: ProcessTable,
+}
+
+impl Normalizer {
+    /// A normalizer for events of `host`.
+    pub fn new(host: Arc<Host>) -> Normalizer {
+        let agent = Arc::new(Agent::for_host(&host));
+        Normalizer {
+            host,
+            agent,
+            names: NameCache::new(),
+            table: ProcessTable::default(),
+        }
+    }
+
+    /// The process table built so far.
+    pub fn process_table(&self) -> &ProcessTable {
+        &self.table
+    }
+
+    /// Builds the event for `exec`, and records the new image in the process table.
+    pub fn from_audit(&mut self, mut exec: AuditExec) -> ExecEvent {
+        let when = Millis(exec.id.millis());
+        let timestamp = when.to_rfc3339();
+        let sc = exec.syscall.as_ref();
+        let pid = sc.and_then(|s| s.pid);
+        let mut image = ProcessImage {
+            pid,
+            entity_id: entity_id(self.host.id.as_deref(), pid, when.0),
+            executable: sc
+                .and_then(|s| s.exe.as_deref())
+                .map(|b| escape_bytes(b).into_owned()),
+            args: std::mem::take(&mut exec.argv)
+                .into_iter()
+                .map(escape_owned)
+                .collect(),
+            start: timestamp.clone(),
+            ..ProcessImage::default()
+        };
+        image.derive_names();
+        let image = Arc::new(image);
+        let parent_pid = sc.and_then(|s| s.ppid);
+        let parent = parent_pid.and_then(|ppid| self.table.get(ppid)).cloned();
+        self.table.insert(Arc::clone(&image));
+        let tty = sc.and_then(|s| s.tty.clone()).filter(|t| t != "(none)");
+        ExecEvent {
+            timestamp,
+            ingested: Millis::now().to_rfc3339(),
+            provider: Provider::Auditd,
+            host: Arc::clone(&self.host),
+            agent: Arc::clone(&self.agent),
+            process: image,
+            parent_pid,
+            parent,
+            working_directory: exec.cwd.as_deref().map(|b| escape_bytes(b).into_owned()),
+            title: sc
+                .and_then(|s| s.comm.as_deref())
+                .map(|b| escape_bytes(b).into_owned()),
+            interactive: sc.map(|_| tty.is_some()),
+            credentials: sc.map(|s| self.credentials(s)).unwrap_or_default(),
+            auditd: Some(self.auditd_context(&exec, tty)),
+        }
+    }
+
+    fn credentials(&mut self, s: &SyscallRecord) -> Credentials {
+        let n = &s.names;
+        Credentials {
+            user: self.user(s.euid, &n.euid),
+            group: self.group(s.egid, &n.egid),
+            real_user: self.user(s.uid, &n.uid),
+            real_group: self.group(s.gid, &n.gid),
+            saved_user: self.user(s.suid, &n.suid),
+            saved_group: self.group(s.sgid, &n.sgid),
+        }
+    }
+
+    fn user(&mut self, id: Option<u32>, enriched: &Option<String>) -> Option<Identity> {
+        let id = id?;
+        let name = usable_name(enriched).or_else(|| self.names.user(id).map(str::to_string));
+        Some(Identity {
+            id: id.to_string(),
+            name,
+        })
+    }
+
+    fn group(&mut self, id: Option<u32>, enriched: &Option<String>) -> Option<Identity> {
+        let id = id?;
+        let name = usable_name(enriched).or_else(|| self.names.group(id).map(str::to_string));
+        Some(Identity {
+            id: id.to_string(),
+            name,
+        })
+    }
+
+    fn auditd_context(&mut self, exec: &AuditExec, tty: Option<String>) -> AuditdContext {
+        let sc = exec.syscall.as_ref();
+        let auid = sc.and_then(|s| s.auid).filter(|&a| a != UNSET);
+        let auid_name = match auid {
+            Some(a) => sc
+                .and_then(|s| usable_name(&s.names.auid))
+                .or_else(|| self.names.user(a).map(str::to_string)),
+            None => None,
+        };
+        let arch = sc.and_then(|s| {
+            s.names
+                .arch
+                .clone()
+                .or_else(|| s.arch.as_deref().and_then(arch_name).map(Into::into))
+        });
+        let syscall = sc.and_then(|s| {
+            s.names.syscall.clone().or_else(|| {
+                let number = s.syscall?;
+                Some(
+                    syscall_name(s.arch.as_deref(), number)
+                        .map_or_else(|| number.to_string(), Into::into),
+                )
+            })
+        });
+        AuditdContext {
+            sequence: exec.id.serial,
+            node: exec.id.node.as_deref().map(str::to_string),
+            session: sc
+                .and_then(|s| s.ses)
+                .filter(|&s| s != UNSET)
+                .map(|s| s.to_string()),
+            auid: auid.map(|a| a.to_string()),
+            auid_name,
+            syscall,
+            arch,
+            key: sc
+                .and_then(|s| s.key.as_deref())
+                .map(|k| escape_bytes(k).into_owned()),
+            tty,
+            subj: sc.and_then(|s| s.subj.clone()),
+        }
+    }
+}
+
+/// An ENRICHED name, unless auditd could not resolve it (it then writes `unknown(N)` or `unset`).
+fn usable_name(name: &Option<String>) -> Option<String> {
+    name.as_deref()
+        .filter(|n| !n.is_empty() && *n != "unset" && !n.starts_with("unknown("))
+        .map(str::to_string)
+}
+
+/// The name of an audit arch (`arch=` is the kernel's AUDIT_ARCH_* constant, in hex).
+fn arch_name(arch: &str) -> Option<&'static str> {
+    Some(match arch.to_ascii_lowercase().as_str() {
+        "c000003e" => "x86_64",
+        "40000003" => "i386",
+        "c00000b7" => "aarch64",
+        "40000028" => "armeb",
+        "c0000015" => "ppc64le",
+        "80000015" => "ppc64",
+        "80000016" => "s390x",
+        "c00000f3" => "riscv64",
+        _ => return None,
+    })
+}
+
+/// `execve` or `execveat` for the syscall numbers of the arches we know.
+fn syscall_name(arch: Option<&str>, number: u32) -> Option<&'static str> {
+    let (execve, execveat) = match arch_name(arch?)? {
+        "x86_64" => (59, 322),
+        "i386" => (11, 358),
+        "aarch64" | "riscv64" => (221, 281),
+        "ppc64" | "ppc64le" => (11, 362),
+        "s390x" => (11, 354),
+        "armeb" => (11, 387),
+        _ => return None,
+    };
+    if number == execve {
+        Some("execve")
+    } else if number == execveat {
+        Some("execveat")
+    } else {
+        None
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::source::audit::{EnrichedNames, EventId};
+
+    fn exec(serial: u64, pid: u32, ppid: u32, exe: &[u8], argv: &[&[u8]]) -> AuditExec {
+        AuditExec {
+            id: EventId {
+                node: None,
+                sec: 1_795_802_798,
+                msec: 773,
+                serial,
+            },
+            syscall: Some(SyscallRecord {
+                arch: Some("c000003e".into()),
+                syscall: Some(59),
+                success: Some(true),
+                pid: Some(pid),
+                ppid: Some(ppid),
+                auid: Some(UNSET),
+                uid: Some(0),
+                euid: Some(0),
+                suid: Some(0),
+                gid: Some(0),
+                egid: Some(0),
+                sgid: Some(0),
+                ses: Some(UNSET),
+                tty: Some("(none)".into()),
+                comm: Some(b"python3".to_vec()),
+                exe: Some(exe.to_vec()),
+                key: Some(b"exec".to_vec()),
+                names: EnrichedNames {
+                    uid: Some("root".into()),
+                    ..EnrichedNames::default()
+                },
+                ..SyscallRecord::default()
+            }),
+            argv: argv.iter().map(|a| a.to_vec()).collect(),
+            cwd: Some(b"/tmp/dir with space".to_vec()),
+            paths: vec![],
+            proctitle: None,
+        }
+    }
+
+    fn normalizer() -> Normalizer {
+        Normalizer::new(Arc::new(Host {
+            hostname: "h".into(),
+            ..Host::default()
+        }))
+    }
+
+    #[test]
+    fn audit_exec_becomes_a_defend_shaped_event() {
+        let mut n = normalizer();
+        let e = n.from_audit(exec(
+            1,
+            100,
+            1,
+            b"/usr/bin/python3.11",
+            &[b"python3", b"-m", b"http.server"],
+        ));
+        assert_eq!(e.timestamp, "2026-11-27T18:06:38.773Z");
+        assert_eq!(e.process.name.as_deref(), Some("python3.11"));
+        assert_eq!(e.process.command_line, "python3 -m http.server");
+        assert_eq!(e.process.pid, Some(100));
+        assert_eq!(e.parent_pid, Some(1));
+        assert!(e.parent.is_none());
+        assert_eq!(e.working_directory.as_deref(), Some("/tmp/dir with space"));
+        assert_eq!(e.title.as_deref(), Some("python3"));
+        assert_eq!(e.interactive, Some(false));
+        let user = e.credentials.real_user.as_ref().unwrap();
+        assert_eq!(
+            (user.id.as_str(), user.name.as_deref()),
+            ("0", Some("root"))
+        );
+        let a = e.auditd.as_ref().unwrap();
+        assert_eq!(a.auid, None);
+        assert_eq!(a.session, None);
+        assert_eq!(a.syscall.as_deref(), Some("execve"));
+        assert_eq!(a.arch.as_deref(), Some("x86_64"));
+        assert_eq!(a.key.as_deref(), Some("exec"));
+    }
+
+    #[test]
+    fn parents_come_from_earlier_execs_and_exec_without_fork_replaces() {
+        let mut n = normalizer();
+        n.from_audit(exec(1, 10, 1, b"/usr/bin/bash", &[b"bash", b"-c", b"x"]));
+        let child = n.from_audit(exec(2, 11, 10, b"/usr/bin/env", &[b"env", b"python3"]));
+        let parent = child.parent.as_ref().unwrap();
+        assert_eq!(parent.executable.as_deref(), Some("/usr/bin/bash"));
+        assert_eq!(parent.command_line, "bash -c x");
+        // env execs python3 in the same pid: its parent is still bash, and pid 11 is now python3.
+        let same_pid = n.from_audit(exec(3, 11, 10, b"/usr/bin/python3.11", &[b"python3"]));
+        assert_eq!(
+            same_pid.parent.as_ref().unwrap().name.as_deref(),
+            Some("bash")
+        );
+        let grandchild = n.from_audit(exec(4, 12, 11, b"/usr/bin/id", &[b"id"]));
+        assert_eq!(
+            grandchild.parent.as_ref().unwrap().name.as_deref(),
+            Some("python3.11")
+        );
+    }
+
+    #[test]
+    fn non_utf8_bytes_are_escaped_not_dropped() {
+        let mut n = normalizer();
+        let e = n.from_audit(exec(1, 10, 1, b"/tmp/\xffevil (deleted)", &[b"a\xfe", b""]));
+        assert_eq!(
+            e.process.executable.as_deref(),
+            Some(r"/tmp/\xFFevil (deleted)")
+        );
+        assert_eq!(e.process.name.as_deref(), Some(r"\xFFevil"));
+        assert_eq!(e.process.args, [r"a\xFE", ""]);
+        assert_eq!(e.process.command_line, r"a\xFE ");
+    }
+
+    #[test]
+    fn syscall_names_by_arch() {
+        assert_eq!(syscall_name(Some("c000003e"), 322), Some("execveat"));
+        assert_eq!(syscall_name(Some("C00000B7"), 221), Some("execve"));
+        assert_eq!(syscall_name(Some("c000003e"), 2), None);
+        assert_eq!(syscall_name(None, 59), None);
+    }
+}

@@ -1,0 +1,130 @@
+//! What the agent knows about running processes, so children can name their parents.
+//!
+//! Every exec the agent sees is remembered by pid; a later exec whose parent pid is known gets the
+//! parent's executable, name, args and command line. Rules such as the newest Elastic version of the
+//! seed rule (`not process.parent.executable == "/usr/lib/systemd/systemd"`) depend on it.
+//!
+//! The table is bounded: past its capacity the least recently inserted pid is forgotten, so a fork storm
+//! cannot grow memory without limit.
+
+use std::collections::{HashMap, VecDeque};
+use std::sync::Arc;
+
+use crate::event::exec::ProcessImage;
+
+/// Default capacity: well above the process count of a busy host (`pid_max` defaults to 32,768 on
+/// small hosts and 4,194,304 on large ones, but live processes number in the thousands).
+pub const DEFAULT_CAPACITY: usize = 65_536;
+
+/// pid -> the newest image seen for it.
+#[derive(Debug)]
+pub struct ProcessTable {
+    by_pid: HashMap<u32, (u64, Arc<ProcessImage>)>,
+    order: VecDeque<(u32, u64)>,
+    next_generation: u64,
+    capacity: usize,
+    forgotten: u64,
+}
+
+impl Default for ProcessTable {
+    fn default() -> Self {
+        ProcessTable::with_capacity(DEFAULT_CAPACITY)
+    }
+}
+
+impl ProcessTable {
+    /// A table that remembers at most `capacity` processes (at least one).
+    pub fn with_capacity(capacity: usize) -> ProcessTable {
+        ProcessTable {
+            by_pid: HashMap::new(),
+            order: VecDeque::new(),
+            next_generation: 0,
+            capacity: capacity.max(1),
+            forgotten: 0,
+        }
+    }
+
+    /// Records that `image` now runs as its pid (an exec replaces what the pid ran before).
+    pub fn insert(&mut self, image: Arc<ProcessImage>) {
+        let Some(pid) = image.pid else { return };
+        let generation = self.next_generation;
+        self.next_generation += 1;
+        self.by_pid.insert(pid, (generation, image));
+        self.order.push_back((pid, generation));
+        while self.by_pid.len() > self.capacity {
+            self.evict_oldest();
+        }
+        // Stale order entries (pids re-inserted since) are dropped lazily; keep the queue bounded too.
+        if self.order.len() > self.capacity.saturating_mul(2) {
+            let by_pid = &self.by_pid;
+            self.order
+                .retain(|(pid, generation)| by_pid.get(pid).is_some_and(|(g, _)| g == generation));
+        }
+    }
+
+    fn evict_oldest(&mut self) {
+        while let Some((pid, generation)) = self.order.pop_front() {
+            if self.by_pid.get(&pid).is_some_and(|(g, _)| *g == generation) {
+                self.by_pid.remove(&pid);
+                self.forgotten += 1;
+                return;
+            }
+        }
+    }
+
+    /// The image `pid` runs, if known.
+    pub fn get(&self, pid: u32) -> Option<&Arc<ProcessImage>> {
+        self.by_pid.get(&pid).map(|(_, image)| image)
+    }
+
+    /// Forgets `pid` (it exited).
+    pub fn remove(&mut self, pid: u32) {
+        self.by_pid.remove(&pid);
+    }
+
+    /// How many processes are remembered.
+    pub fn len(&self) -> usize {
+        self.by_pid.len()
+    }
+
+    /// True when nothing is remembered.
+    pub fn is_empty(&self) -> bool {
+        self.by_pid.is_empty()
+    }
+
+    /// How many processes were forgotten for lack of room.
+    pub fn forgotten(&self) -> u64 {
+        self.forgotten
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn image(pid: u32, exe: &str) -> Arc<ProcessImage> {
+        Arc::new(ProcessImage {
+            pid: Some(pid),
+            executable: Some(exe.into()),
+            ..ProcessImage::default()
+        })
+    }
+
+    #[test]
+    fn newest_exec_wins_and_capacity_is_kept() {
+        let mut t = ProcessTable::with_capacity(2);
+        t.insert(image(1, "/a"));
+        t.insert(image(2, "/b"));
+        t.insert(image(1, "/c"));
+        assert_eq!(t.get(1).unwrap().executable.as_deref(), Some("/c"));
+        t.insert(image(3, "/d"));
+        assert_eq!(t.len(), 2);
+        assert!(t.get(2).is_none(), "pid 2 was the least recently inserted");
+        assert_eq!(t.forgotten(), 1);
+        for pid in 10..10_000 {
+            t.insert(image(pid, "/x"));
+        }
+        assert_eq!(t.len(), 2);
+        assert!(t.order.len() <= 4);
+    }
+}

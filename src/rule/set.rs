@@ -1,0 +1,152 @@
+//! The rules the agent runs: the built-in set, or files and folders the user names.
+
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+
+use crate::event::document::Document;
+use crate::rule::detection_rule::{Rule, RuleError};
+
+/// The rules built into the binary, so the agent works with no rule files installed.
+/// (name, TOML text); the seed rule first.
+pub const BUILTIN_RULES: &[(&str, &str)] = &[(
+    "execution_python_webserver_spawned.toml",
+    include_str!("../../rules/execution_python_webserver_spawned.toml"),
+)];
+
+/// A loaded, compiled set of rules.
+#[derive(Debug, Default)]
+pub struct RuleSet {
+    rules: Vec<Rule>,
+}
+
+impl RuleSet {
+    /// The built-in rules.
+    pub fn builtin() -> Result<RuleSet, RuleError> {
+        let rules = BUILTIN_RULES
+            .iter()
+            .map(|(name, text)| Rule::from_toml(text, format!("builtin:{name}")))
+            .collect::<Result<Vec<_>, _>>()?;
+        Ok(RuleSet { rules })
+    }
+
+    /// Every rule in `paths`: each path is a rule file, or a folder whose `*.toml` files (not
+    /// recursing, in name order) are rules. Fails on the first file that does not load, or when the paths
+    /// hold no rule at all (an empty rule set would silently detect nothing).
+    pub fn load(paths: &[PathBuf]) -> Result<RuleSet, RuleError> {
+        let mut rules = Vec::new();
+        for file in rule_files(paths)? {
+            rules.push(Rule::from_file(&file)?);
+        }
+        if rules.is_empty() {
+            let shown: Vec<String> = paths.iter().map(|p| p.display().to_string()).collect();
+            return Err(RuleError {
+                origin: shown.join(", "),
+                rule: None,
+                position: None,
+                message: "no rule files (*.toml) found".into(),
+            });
+        }
+        Ok(RuleSet { rules })
+    }
+
+    /// The rules.
+    pub fn rules(&self) -> &[Rule] {
+        &self.rules
+    }
+
+    /// How many rules.
+    pub fn len(&self) -> usize {
+        self.rules.len()
+    }
+
+    /// True when there are no rules.
+    pub fn is_empty(&self) -> bool {
+        self.rules.is_empty()
+    }
+
+    /// The largest lookback of any rule (`from = "now-9m"`): how far back a first start reads.
+    pub fn lookback(&self) -> Duration {
+        self.rules
+            .iter()
+            .map(|r| r.lookback)
+            .max()
+            .unwrap_or_default()
+    }
+
+    /// The rules that match `doc`, in rule order.
+    pub fn matching<'a, D: Document + ?Sized>(
+        &'a self,
+        doc: &'a D,
+    ) -> impl Iterator<Item = &'a Rule> + 'a {
+        self.rules.iter().filter(move |r| r.query.matches(doc))
+    }
+}
+
+/// The rule files named by `paths`, folders expanded to their `*.toml` files in name order.
+pub fn rule_files(paths: &[PathBuf]) -> Result<Vec<PathBuf>, RuleError> {
+    let mut files = Vec::new();
+    for path in paths {
+        let cannot = |e: std::io::Error| RuleError {
+            origin: path.display().to_string(),
+            rule: None,
+            position: None,
+            message: format!("cannot read: {e}"),
+        };
+        if std::fs::metadata(path).map_err(cannot)?.is_dir() {
+            let mut found: Vec<PathBuf> = std::fs::read_dir(path)
+                .map_err(cannot)?
+                .filter_map(|entry| entry.ok().map(|e| e.path()))
+                .filter(|p| is_rule_file(p))
+                .collect();
+            found.sort();
+            files.extend(found);
+        } else {
+            files.push(path.clone());
+        }
+    }
+    Ok(files)
+}
+
+fn is_rule_file(path: &Path) -> bool {
+    let hidden = path
+        .file_name()
+        .and_then(|n| n.to_str())
+        .is_some_and(|n| n.starts_with('.'));
+    !hidden && path.extension().is_some_and(|e| e == "toml") && path.is_file()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn builtin_set_holds_the_seed_rule() {
+        let set = RuleSet::builtin().unwrap();
+        assert_eq!(set.len(), 1);
+        assert_eq!(set.rules()[0].name, "Web Server Spawned via Python");
+        assert_eq!(
+            set.rules()[0].origin,
+            "builtin:execution_python_webserver_spawned.toml"
+        );
+        assert_eq!(set.lookback(), Duration::from_secs(540));
+    }
+
+    #[test]
+    fn folders_load_their_toml_files_and_empty_sets_fail() {
+        let rules_dir = PathBuf::from(concat!(env!("CARGO_MANIFEST_DIR"), "/rules"));
+        let set = RuleSet::load(&[rules_dir]).unwrap();
+        assert_eq!(set.len(), BUILTIN_RULES.len());
+        let empty =
+            std::env::temp_dir().join(format!("execwatch-empty-rules-{}", std::process::id()));
+        std::fs::create_dir_all(&empty).unwrap();
+        let err = RuleSet::load(std::slice::from_ref(&empty)).unwrap_err();
+        assert!(err.message.contains("no rule files"), "{err}");
+        std::fs::remove_dir(&empty).unwrap();
+        let err = RuleSet::load(&[PathBuf::from("/nonexistent/rules")]).unwrap_err();
+        assert!(
+            err.to_string()
+                .starts_with("/nonexistent/rules: cannot read"),
+            "{err}"
+        );
+    }
+}
