@@ -1,0 +1,34 @@
+# execwatch: build, run and test. Every target does its own set-up on a fresh Debian or Ubuntu machine
+# with Rust (installing Debian packages it needs when run as root).
+
+CARGO  ?= cargo
+SHARED ?= ../shared
+SUDO   := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
+
+.PHONY: all build run test lint bench deps-bench clean
+
+all: build
+
+build:
+	$(CARGO) build --release --locked
+
+## The agent in the foreground on built-in defaults, alerts printed as they happen (Ctrl-C stops it).
+run: build
+	$(SUDO) ./target/release/execwatch run
+
+## Every test: formatting, lints, unit and integration tests.
+test:
+	rustup component add rustfmt clippy >/dev/null 2>&1 || true
+	$(CARGO) fmt --all -- --check
+	$(CARGO) clippy --locked --all-targets -- -D warnings
+	$(CARGO) test --locked
+
+## Replay throughput on a 1,000,000-line log, side by side with ausearch (see benches/replay.py).
+bench: build deps-bench
+	python3 benches/replay.py --shared $(SHARED) --binary target/release/execwatch
+
+deps-bench:
+	@command -v ausearch >/dev/null || { $(SUDO) apt-get update -qq && $(SUDO) apt-get install -y -qq auditd; }
+
+clean:
+	$(CARGO) clean
