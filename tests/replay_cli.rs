@@ -10,17 +10,25 @@ use serde_json::Value;
 const BIN: &str = env!("CARGO_BIN_EXE_execwatch");
 
 fn fixture(name: &str) -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures").join(name)
+    Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("tests/fixtures")
+        .join(name)
 }
 
 fn shared(name: &str) -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR")).join("../shared").join(name)
+    Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("../shared")
+        .join(name)
 }
 
 fn run(args: &[&str], stdin: Option<&[u8]>) -> Output {
     let mut child = Command::new(BIN)
         .args(args)
-        .stdin(if stdin.is_some() { Stdio::piped() } else { Stdio::null() })
+        .stdin(if stdin.is_some() {
+            Stdio::piped()
+        } else {
+            Stdio::null()
+        })
         .stdout(Stdio::piped())
         .stderr(Stdio::piped())
         .spawn()
@@ -47,8 +55,15 @@ fn stderr(out: &Output) -> String {
 fn name_args(docs: &[Value]) -> Vec<(String, Vec<String>)> {
     docs.iter()
         .map(|d| {
-            let args = d["process"]["args"].as_array().unwrap().iter().map(|a| a.as_str().unwrap().to_string());
-            (d["process"]["name"].as_str().unwrap().to_string(), args.collect())
+            let args = d["process"]["args"]
+                .as_array()
+                .unwrap()
+                .iter()
+                .map(|a| a.as_str().unwrap().to_string());
+            (
+                d["process"]["name"].as_str().unwrap().to_string(),
+                args.collect(),
+            )
         })
         .collect()
 }
@@ -59,21 +74,37 @@ fn expected(name: &str) -> Vec<(bool, String, Vec<String>)> {
     let list: Vec<Value> = serde_json::from_str(&text).unwrap();
     list.iter()
         .map(|e| {
-            let args = e["args"].as_array().unwrap().iter().map(|a| a.as_str().unwrap().to_string()).collect();
-            (e["alert"].as_bool().unwrap(), e["process_name"].as_str().unwrap().to_string(), args)
+            let args = e["args"]
+                .as_array()
+                .unwrap()
+                .iter()
+                .map(|a| a.as_str().unwrap().to_string())
+                .collect();
+            (
+                e["alert"].as_bool().unwrap(),
+                e["process_name"].as_str().unwrap().to_string(),
+                args,
+            )
         })
         .collect()
 }
 
 fn expected_alerts(name: &str) -> Vec<(String, Vec<String>)> {
-    expected(name).into_iter().filter(|(alert, ..)| *alert).map(|(_, n, a)| (n, a)).collect()
+    expected(name)
+        .into_iter()
+        .filter(|(alert, ..)| *alert)
+        .map(|(_, n, a)| (n, a))
+        .collect()
 }
 
 #[test]
 fn seed_rule_alerts_exactly_on_the_recorded_positives() {
     for (log, exp) in [
         ("audit/seed-rule.log", "audit/seed-rule.expected.json"),
-        ("audit/seed-rule-raw.log", "audit/seed-rule-raw.expected.json"),
+        (
+            "audit/seed-rule-raw.log",
+            "audit/seed-rule-raw.expected.json",
+        ),
     ] {
         let out = run(&["replay", fixture(log).to_str().unwrap()], None);
         assert!(out.status.success(), "{}", stderr(&out));
@@ -85,20 +116,36 @@ fn seed_rule_alerts_exactly_on_the_recorded_positives() {
             assert_eq!(a["event"]["kind"], "alert");
             assert_eq!(a["event"]["severity"], 21);
             assert_eq!(a["event"]["risk_score"], 21);
-            assert_eq!(a["threat"]["tactic"]["name"], serde_json::json!(["Execution"]));
+            assert_eq!(
+                a["threat"]["tactic"]["name"],
+                serde_json::json!(["Execution"])
+            );
         }
         let summary = stderr(&out);
-        assert!(summary.contains("280 lines, 40 events, 12 alerts, 0 failed execs, 0 skipped"), "{summary}");
+        assert!(
+            summary.contains("280 lines, 40 events, 12 alerts, 0 failed execs, 0 skipped"),
+            "{summary}"
+        );
     }
 }
 
 #[test]
 fn events_mode_writes_every_exec_with_its_parent() {
-    let out = run(&["replay", "--emit", "events", fixture("audit/seed-rule.log").to_str().unwrap()], None);
+    let out = run(
+        &[
+            "replay",
+            "--emit",
+            "events",
+            fixture("audit/seed-rule.log").to_str().unwrap(),
+        ],
+        None,
+    );
     assert!(out.status.success(), "{}", stderr(&out));
     let events = ndjson(&out);
-    let all: Vec<(String, Vec<String>)> =
-        expected("audit/seed-rule.expected.json").into_iter().map(|(_, n, a)| (n, a)).collect();
+    let all: Vec<(String, Vec<String>)> = expected("audit/seed-rule.expected.json")
+        .into_iter()
+        .map(|(_, n, a)| (n, a))
+        .collect();
     assert_eq!(name_args(&events), all);
     for e in &events {
         assert_eq!(e["event"]["action"], "exec");
@@ -106,15 +153,23 @@ fn events_mode_writes_every_exec_with_its_parent() {
         assert_eq!(e["host"]["os"]["type"], "linux");
         assert_eq!(e["event"]["provider"], "auditd");
         assert_eq!(e["process"]["user"]["name"], "root");
-        assert_eq!(e["process"]["args_count"], e["process"]["args"].as_array().unwrap().len());
+        assert_eq!(
+            e["process"]["args_count"],
+            e["process"]["args"].as_array().unwrap().len()
+        );
     }
     // P2: dash runs `sh -c 'python3 ...'` and forks python3: the child names dash as its parent.
     let child = events
         .iter()
-        .position(|e| e["process"]["name"] == "python3.11" && e["process"]["parent"]["name"] == "dash")
+        .position(|e| {
+            e["process"]["name"] == "python3.11" && e["process"]["parent"]["name"] == "dash"
+        })
         .expect("python3 child of sh -c");
     assert_eq!(events[child]["process"]["parent"]["args"][0], "sh");
-    assert_eq!(events[child]["process"]["parent"]["pid"], events[child - 1]["process"]["pid"]);
+    assert_eq!(
+        events[child]["process"]["parent"]["pid"],
+        events[child - 1]["process"]["pid"]
+    );
 }
 
 #[test]
@@ -134,7 +189,10 @@ fn a_rotated_set_is_one_stream_even_when_an_event_straddles_files() {
     args.extend(names.iter().map(String::as_str));
     let out = run(&args, None);
     assert!(out.status.success(), "{}", stderr(&out));
-    assert_eq!(name_args(&ndjson(&out)), expected_alerts("audit/seed-rule.expected.json"));
+    assert_eq!(
+        name_args(&ndjson(&out)),
+        expected_alerts("audit/seed-rule.expected.json")
+    );
     std::fs::remove_dir_all(dir).unwrap();
 }
 
@@ -148,11 +206,22 @@ fn stdin_is_read_with_dash() {
 
 #[test]
 fn ecs_input_is_evaluated_as_it_is() {
-    let events = run(&["replay", "--emit", "events", fixture("audit/seed-rule.log").to_str().unwrap()], None);
+    let events = run(
+        &[
+            "replay",
+            "--emit",
+            "events",
+            fixture("audit/seed-rule.log").to_str().unwrap(),
+        ],
+        None,
+    );
     let out = run(&["replay", "--format", "ecs", "-"], Some(&events.stdout));
     assert!(out.status.success(), "{}", stderr(&out));
     let alerts = ndjson(&out);
-    assert_eq!(name_args(&alerts), expected_alerts("audit/seed-rule.expected.json"));
+    assert_eq!(
+        name_args(&alerts),
+        expected_alerts("audit/seed-rule.expected.json")
+    );
     // Dotted keys work as well as nested ones, and each alert carries the input's fields.
     let dotted = concat!(
         r#"{"event.category":["process"],"event.type":["start"],"event.action":"exec","host.os.type":"linux","#,
@@ -170,9 +239,15 @@ fn ecs_input_is_evaluated_as_it_is() {
     assert_eq!(alerts[0]["custom.field"], "kept");
     assert_eq!(alerts[0]["rule"]["name"], "Web Server Spawned via Python");
     let summary = stderr(&out);
-    assert!(summary.contains("4 lines, 2 events, 1 alerts, 0 failed execs, 2 skipped"), "{summary}");
+    assert!(
+        summary.contains("4 lines, 2 events, 1 alerts, 0 failed execs, 2 skipped"),
+        "{summary}"
+    );
     assert!(summary.contains("invalid JSON: <stdin>:3"), "{summary}");
-    assert!(summary.contains("not a JSON object: <stdin>:4"), "{summary}");
+    assert!(
+        summary.contains("not a JSON object: <stdin>:4"),
+        "{summary}"
+    );
 }
 
 #[test]
@@ -202,13 +277,28 @@ fn bad_input_is_counted_with_line_numbers_and_good_events_still_alert() {
     std::fs::write(&path, &data).unwrap();
     let out = run(&["replay", path.to_str().unwrap()], None);
     assert!(out.status.success(), "{}", stderr(&out));
-    assert_eq!(name_args(&ndjson(&out)), expected_alerts("audit/seed-rule.expected.json"));
+    assert_eq!(
+        name_args(&ndjson(&out)),
+        expected_alerts("audit/seed-rule.expected.json")
+    );
     let summary = stderr(&out);
     let file = path.display().to_string();
-    assert!(summary.contains(&format!("{file}:12")), "junk line reported with its number: {summary}");
-    assert!(summary.contains(&format!("{file}:14")), "bad timestamp reported: {summary}");
-    assert!(summary.contains(&format!("line too long: {file}:15 (10485760 bytes)")), "{summary}");
-    assert!(summary.contains("damaged argv"), "bad hex and the truncated event are damaged events: {summary}");
+    assert!(
+        summary.contains(&format!("{file}:12")),
+        "junk line reported with its number: {summary}"
+    );
+    assert!(
+        summary.contains(&format!("{file}:14")),
+        "bad timestamp reported: {summary}"
+    );
+    assert!(
+        summary.contains(&format!("line too long: {file}:15 (10485760 bytes)")),
+        "{summary}"
+    );
+    assert!(
+        summary.contains("damaged argv"),
+        "bad hex and the truncated event are damaged events: {summary}"
+    );
     std::fs::remove_dir_all(dir).unwrap();
 }
 
@@ -216,21 +306,35 @@ fn bad_input_is_counted_with_line_numbers_and_good_events_still_alert() {
 fn rules_flag_loads_files_and_folders_and_rejects_bad_rules() {
     let upstream = shared("corpus/rules/execution_python_webserver_spawned.toml");
     let out = run(
-        &["replay", "--rules", upstream.to_str().unwrap(), fixture("audit/seed-rule.log").to_str().unwrap()],
+        &[
+            "replay",
+            "--rules",
+            upstream.to_str().unwrap(),
+            fixture("audit/seed-rule.log").to_str().unwrap(),
+        ],
         None,
     );
     assert!(out.status.success(), "{}", stderr(&out));
     let alerts = ndjson(&out);
     // The newest upstream version: same matches here (no systemd parent), medium severity.
-    assert_eq!(name_args(&alerts), expected_alerts("audit/seed-rule.expected.json"));
+    assert_eq!(
+        name_args(&alerts),
+        expected_alerts("audit/seed-rule.expected.json")
+    );
     assert_eq!(alerts[0]["kibana"]["alert"]["severity"], "medium");
 
     let dir = tempdir("badrule");
     std::fs::write(dir.join("bad.toml"), "[rule]\nname = \"Broken\"\nrule_id = \"b\"\ntype = \"eql\"\nseverity = \"low\"\nrisk_score = 1\nquery = '''\nprocess where process.name ==\n'''\n").unwrap();
-    let out = run(&["replay", "--rules", dir.to_str().unwrap(), "-"], Some(b""));
+    let out = run(
+        &["replay", "--rules", dir.to_str().unwrap(), "-"],
+        Some(b""),
+    );
     assert_eq!(out.status.code(), Some(2));
     let err = stderr(&out);
-    assert!(err.contains("bad.toml:8:") && err.contains("rule \"Broken\""), "{err}");
+    assert!(
+        err.contains("bad.toml:8:") && err.contains("rule \"Broken\""),
+        "{err}"
+    );
     std::fs::remove_dir_all(dir).unwrap();
 }
 
@@ -242,11 +346,15 @@ fn rules_check_validates_every_file_of_a_folder() {
     let stdout = String::from_utf8(out.stdout).unwrap();
     assert_eq!(stdout.lines().count(), 1);
     assert!(stdout.starts_with("ok "), "{stdout}");
-    assert!(stdout.contains("Web Server Spawned via Python (low 21)"), "{stdout}");
+    assert!(
+        stdout.contains("Web Server Spawned via Python (low 21)"),
+        "{stdout}"
+    );
 
     // All 198 Elastic Linux process rules, written out as detection-rules TOML files.
     let dir = tempdir("corpus");
-    let corpus = std::fs::read_to_string(shared("corpus/rules/elastic-linux-process-rules.ndjson")).unwrap();
+    let corpus =
+        std::fs::read_to_string(shared("corpus/rules/elastic-linux-process-rules.ndjson")).unwrap();
     let mut count = 0;
     for line in corpus.lines() {
         let r: Value = serde_json::from_str(line).unwrap();
@@ -262,10 +370,17 @@ fn rules_check_validates_every_file_of_a_folder() {
     let out = run(&["rules", "check", dir.to_str().unwrap()], None);
     assert_eq!(out.status.code(), Some(1));
     let stdout = String::from_utf8(out.stdout).unwrap();
-    assert_eq!(stdout.lines().filter(|l| l.starts_with("ok ")).count(), 198, "{stdout}");
+    assert_eq!(
+        stdout.lines().filter(|l| l.starts_with("ok ")).count(),
+        198,
+        "{stdout}"
+    );
     let failed: Vec<&str> = stdout.lines().filter(|l| l.starts_with("FAILED")).collect();
     assert_eq!(failed.len(), 1, "{stdout}");
-    assert!(failed[0].contains("zzz-broken.toml") && failed[0].contains("rule \"Seq\""), "{stdout}");
+    assert!(
+        failed[0].contains("zzz-broken.toml") && failed[0].contains("rule \"Seq\""),
+        "{stdout}"
+    );
     assert!(stderr(&out).contains("199 rule files, 198 ok, 1 failed"));
     std::fs::remove_dir_all(dir).unwrap();
 }
@@ -273,11 +388,20 @@ fn rules_check_validates_every_file_of_a_folder() {
 #[test]
 fn help_and_version() {
     let out = run(&["--version"], None);
-    assert_eq!(String::from_utf8(out.stdout).unwrap(), format!("execwatch {}\n", env!("CARGO_PKG_VERSION")));
-    for args in [&["--help"][..], &["replay", "--help"], &["rules", "check", "--help"]] {
+    assert_eq!(
+        String::from_utf8(out.stdout).unwrap(),
+        format!("execwatch {}\n", env!("CARGO_PKG_VERSION"))
+    );
+    for args in [
+        &["--help"][..],
+        &["replay", "--help"],
+        &["rules", "check", "--help"],
+    ] {
         let out = run(args, None);
         assert!(out.status.success());
-        assert!(String::from_utf8(out.stdout).unwrap().contains("Usage: execwatch"));
+        assert!(String::from_utf8(out.stdout)
+            .unwrap()
+            .contains("Usage: execwatch"));
     }
     let out = run(&["replay"], None);
     assert_eq!(out.status.code(), Some(2), "missing FILE is a usage error");

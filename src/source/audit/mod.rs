@@ -10,6 +10,7 @@
 
 pub mod assembler;
 pub mod exec;
+pub mod follower;
 pub mod line;
 pub mod reader;
 pub mod value;

@@ -1,0 +1,523 @@
+//! Follows audit.log as auditd writes it: partial lines, rotation, truncation, a log not there yet.
+//!
+//! auditd rotates by renaming `audit.log` to `audit.log.1` and creating a new `audit.log`, with no
+//! marker record; an event can straddle the two files. So the follower keeps its open descriptor, and
+//! when the path names a new inode it first drains the old descriptor to its end, then switches. It polls
+//! (a `stat` and a `read` per tick) rather than using inotify: that works on every file system and kernel,
+//! and at auditd's write rates a 100 ms poll costs nothing measurable.
+//!
+//! Positions are `(device, inode, offset)`, the form a checkpoint stores: a restart resumes at the same
+//! inode and offset, even when that file has since been rotated to `audit.log.1`.
+
+use std::fs::File;
+use std::io::{self, Read, Seek, SeekFrom};
+use std::os::unix::fs::MetadataExt;
+use std::path::{Path, PathBuf};
+
+use crate::source::audit::reader::MAX_LINE;
+
+/// Identity of a file: device and inode.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, serde::Serialize, serde::Deserialize)]
+pub struct FileId {
+    /// `st_dev`.
+    pub dev: u64,
+    /// `st_ino`.
+    pub ino: u64,
+}
+
+impl FileId {
+    fn of(meta: &std::fs::Metadata) -> FileId {
+        FileId {
+            dev: meta.dev(),
+            ino: meta.ino(),
+        }
+    }
+}
+
+/// Where a line starts: the file and the byte offset in it.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+pub struct FilePosition {
+    /// The file.
+    pub file: FileId,
+    /// Byte offset of the line's first byte.
+    pub offset: u64,
+}
+
+/// Where to begin on start-up.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum StartAt {
+    /// At the first line of the current file.
+    Beginning,
+    /// At the current end of the file: only what is written from now on.
+    End,
+    /// At a saved position. If that file is no longer `audit.log` but was rotated to `audit.log.1`, the
+    /// rest of `audit.log.1` is read first; if it cannot be found, at the beginning of `audit.log`.
+    Position(FilePosition),
+}
+
+/// Things the follower noticed, for the agent's log and counters.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum Notice {
+    /// Opened the log (for the first time, or after it appeared).
+    Opened(FileId),
+    /// The log was rotated; the old file was drained to its end.
+    Rotated {
+        /// The file left behind.
+        from: FileId,
+        /// The new file.
+        to: FileId,
+    },
+    /// The file shrank under us (copytruncate or an admin's `> audit.log`): reading restarts at 0.
+    Truncated(FileId),
+    /// A line longer than the limit was skipped; its length.
+    LineTooLong(u64),
+    /// A file ended in the middle of a line when it was rotated away; the piece is handed out as a line.
+    PartialLineAtRotation(FileId),
+}
+
+struct Open {
+    file: File,
+    id: FileId,
+    /// Offset of the next byte to read.
+    offset: u64,
+}
+
+/// Follows one audit log path.
+pub struct Follower {
+    path: PathBuf,
+    current: Option<Open>,
+    /// A line begun but not yet ended by `\n`, and the offset where it begins.
+    partial: Vec<u8>,
+    partial_start: u64,
+    /// The current partial line is being skipped because it is too long.
+    skipping: bool,
+    buf: Vec<u8>,
+    pending_start: Option<StartAt>,
+}
+
+impl std::fmt::Debug for Follower {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Follower")
+            .field("path", &self.path)
+            .finish_non_exhaustive()
+    }
+}
+
+const READ_CHUNK: usize = 256 * 1024;
+
+/// How many rotated generations (`audit.log.1` ..) are looked at: auditd's `num_logs` is at most 999,
+/// but its default is 5 and a follower more than a few rotations behind has lost data anyway.
+const MAX_ROTATED: u32 = 9;
+
+impl Follower {
+    /// A follower of `path`, starting as `start` says once the file can be opened.
+    pub fn new(path: impl Into<PathBuf>, start: StartAt) -> Follower {
+        Follower {
+            path: path.into(),
+            current: None,
+            partial: Vec::new(),
+            partial_start: 0,
+            skipping: false,
+            buf: vec![0; READ_CHUNK],
+            pending_start: Some(start),
+        }
+    }
+
+    /// The followed path.
+    pub fn path(&self) -> &Path {
+        &self.path
+    }
+
+    /// The position after the last complete line handed out: where a restart would resume.
+    pub fn position(&self) -> Option<FilePosition> {
+        let open = self.current.as_ref()?;
+        let offset = if self.partial.is_empty() && !self.skipping {
+            open.offset
+        } else {
+            self.partial_start
+        };
+        Some(FilePosition {
+            file: open.id,
+            offset,
+        })
+    }
+
+    /// Reads everything available now and hands out each complete line with its position. Returns how
+    /// many bytes were read. A missing log is not an error: it is opened once it exists.
+    pub fn poll(
+        &mut self,
+        each: &mut dyn FnMut(&[u8], FilePosition),
+        notice: &mut dyn FnMut(Notice),
+    ) -> io::Result<u64> {
+        if self.current.is_none() && !self.open_current(notice)? {
+            return Ok(0);
+        }
+        let mut total = self.drain(each, notice)?;
+        // Rotation or truncation is checked after reaching the end, so nothing written to the old file
+        // before the rename is missed.
+        loop {
+            let Some(open) = self.current.as_ref() else {
+                break;
+            };
+            let (open_id, open_offset) = (open.id, open.offset);
+            let on_disk = match std::fs::metadata(&self.path) {
+                Ok(m) => Some(m),
+                Err(e) if e.kind() == io::ErrorKind::NotFound => None,
+                Err(e) => return Err(e),
+            };
+            let size_now = open.file.metadata()?.len();
+            match on_disk {
+                Some(meta) if FileId::of(&meta) != open_id => {
+                    // Rotated. Drain what was written to the old file since our last read, then switch.
+                    total += self.drain(each, notice)?;
+                    let from = open_id;
+                    self.flush_partial_at_rotation(each, notice);
+                    // Several rotations since the last poll: read the files in between, oldest first.
+                    for missed in self.rotated_since(from) {
+                        self.current = Some(missed);
+                        total += self.drain(each, notice)?;
+                        self.flush_partial_at_rotation(each, notice);
+                    }
+                    let file = File::open(&self.path)?;
+                    let to = FileId::of(&file.metadata()?);
+                    self.current = Some(Open {
+                        file,
+                        id: to,
+                        offset: 0,
+                    });
+                    notice(Notice::Rotated { from, to });
+                    total += self.drain(each, notice)?;
+                }
+                _ if size_now < open_offset => {
+                    let id = open_id;
+                    if let Some(open) = self.current.as_mut() {
+                        open.offset = 0;
+                        open.file.seek(SeekFrom::Start(0))?;
+                    }
+                    self.partial.clear();
+                    self.skipping = false;
+                    notice(Notice::Truncated(id));
+                    total += self.drain(each, notice)?;
+                }
+                _ => break,
+            }
+        }
+        Ok(total)
+    }
+
+    /// Opens the path for the first time (or after it appeared), honouring the start position.
+    fn open_current(&mut self, notice: &mut dyn FnMut(Notice)) -> io::Result<bool> {
+        let file = match File::open(&self.path) {
+            Ok(f) => f,
+            Err(e) if e.kind() == io::ErrorKind::NotFound => return Ok(false),
+            Err(e) => return Err(e),
+        };
+        let meta = file.metadata()?;
+        let id = FileId::of(&meta);
+        let start = self.pending_start.take().unwrap_or(StartAt::Beginning);
+        let mut open = Open {
+            file,
+            id,
+            offset: 0,
+        };
+        match start {
+            StartAt::Beginning => {}
+            StartAt::End => open.offset = meta.len(),
+            StartAt::Position(pos) if pos.file == id && pos.offset <= meta.len() => {
+                open.offset = pos.offset
+            }
+            StartAt::Position(pos) => {
+                // The checkpointed file was rotated: finish it first if it is still around.
+                if let Some(old) = self.find_rotated(pos) {
+                    self.current = Some(old);
+                    notice(Notice::Opened(pos.file));
+                    return Ok(true);
+                }
+            }
+        }
+        open.file.seek(SeekFrom::Start(open.offset))?;
+        self.partial_start = open.offset;
+        self.current = Some(open);
+        notice(Notice::Opened(id));
+        Ok(true)
+    }
+
+    /// `audit.log.N`, opened, with its identity.
+    fn rotated_file(&self, n: u32) -> Option<(File, FileId, u64)> {
+        let mut name = self.path.clone().into_os_string();
+        name.push(format!(".{n}"));
+        let file = File::open(PathBuf::from(name)).ok()?;
+        let meta = file.metadata().ok()?;
+        Some((file, FileId::of(&meta), meta.len()))
+    }
+
+    /// `audit.log.1` .. `audit.log.9` holding the checkpointed inode, opened at the saved offset.
+    fn find_rotated(&self, pos: FilePosition) -> Option<Open> {
+        (1..=MAX_ROTATED).find_map(|n| {
+            let (mut file, id, len) = self.rotated_file(n)?;
+            if id != pos.file || pos.offset > len {
+                return None;
+            }
+            file.seek(SeekFrom::Start(pos.offset)).ok()?;
+            Some(Open {
+                file,
+                id,
+                offset: pos.offset,
+            })
+        })
+    }
+
+    /// The files rotated after `from` and before the current `audit.log`, oldest first: when `from` is
+    /// now `audit.log.N`, those are `audit.log.N-1` down to `audit.log.1`. Empty when `from` cannot be
+    /// found (deleted by auditd's `num_logs`): then there is no telling which files are newer.
+    fn rotated_since(&self, from: FileId) -> Vec<Open> {
+        let Some(n) =
+            (1..=MAX_ROTATED).find(|&n| self.rotated_file(n).is_some_and(|(_, id, _)| id == from))
+        else {
+            return Vec::new();
+        };
+        (1..n)
+            .rev()
+            .filter_map(|m| self.rotated_file(m))
+            .map(|(file, id, _)| Open {
+                file,
+                id,
+                offset: 0,
+            })
+            .collect()
+    }
+
+    /// Reads the open file to its current end, handing out complete lines.
+    fn drain(
+        &mut self,
+        each: &mut dyn FnMut(&[u8], FilePosition),
+        notice: &mut dyn FnMut(Notice),
+    ) -> io::Result<u64> {
+        let mut total = 0u64;
+        loop {
+            let Some(open) = self.current.as_mut() else {
+                return Ok(total);
+            };
+            let n = match open.file.read(&mut self.buf) {
+                Ok(0) => return Ok(total),
+                Ok(n) => n,
+                Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,
+                Err(e) => return Err(e),
+            };
+            let chunk_start = open.offset;
+            open.offset += n as u64;
+            total += n as u64;
+            let id = open.id;
+            let chunk = &self.buf[..n];
+            let mut consumed = 0usize;
+            while let Some(nl) = memchr::memchr(b'\n', &chunk[consumed..]) {
+                let piece = &chunk[consumed..consumed + nl];
+                let line_start = if self.partial.is_empty() && !self.skipping {
+                    chunk_start + consumed as u64
+                } else {
+                    self.partial_start
+                };
+                let pos = FilePosition {
+                    file: id,
+                    offset: line_start,
+                };
+                if self.skipping {
+                    let length = chunk_start + (consumed + nl) as u64 - self.partial_start;
+                    notice(Notice::LineTooLong(length));
+                    self.skipping = false;
+                } else if self.partial.is_empty() && piece.len() > MAX_LINE {
+                    notice(Notice::LineTooLong(piece.len() as u64));
+                } else if self.partial.is_empty() {
+                    each(piece, pos);
+                } else if self.partial.len() + piece.len() > MAX_LINE {
+                    notice(Notice::LineTooLong(
+                        (self.partial.len() + piece.len()) as u64,
+                    ));
+                } else {
+                    self.partial.extend_from_slice(piece);
+                    each(&self.partial, pos);
+                }
+                self.partial.clear();
+                consumed += nl + 1;
+                self.partial_start = chunk_start + consumed as u64;
+            }
+            let rest = &chunk[consumed..];
+            if !rest.is_empty() && !self.skipping {
+                if self.partial.is_empty() {
+                    self.partial_start = chunk_start + consumed as u64;
+                }
+                if self.partial.len() + rest.len() > MAX_LINE {
+                    self.partial.clear();
+                    self.skipping = true;
+                } else {
+                    self.partial.extend_from_slice(rest);
+                }
+            }
+        }
+    }
+
+    fn flush_partial_at_rotation(
+        &mut self,
+        each: &mut dyn FnMut(&[u8], FilePosition),
+        notice: &mut dyn FnMut(Notice),
+    ) {
+        let Some(open) = self.current.as_ref() else {
+            return;
+        };
+        if self.skipping {
+            notice(Notice::LineTooLong(open.offset - self.partial_start));
+        } else if !self.partial.is_empty() {
+            notice(Notice::PartialLineAtRotation(open.id));
+            each(
+                &self.partial,
+                FilePosition {
+                    file: open.id,
+                    offset: self.partial_start,
+                },
+            );
+        }
+        self.partial.clear();
+        self.skipping = false;
+        self.partial_start = 0;
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::io::Write;
+
+    struct Dir(PathBuf);
+    impl Drop for Dir {
+        fn drop(&mut self) {
+            let _ = std::fs::remove_dir_all(&self.0);
+        }
+    }
+    fn dir(name: &str) -> Dir {
+        let d =
+            std::env::temp_dir().join(format!("execwatch-follow-{name}-{}", std::process::id()));
+        let _ = std::fs::remove_dir_all(&d);
+        std::fs::create_dir_all(&d).unwrap();
+        Dir(d)
+    }
+
+    fn poll(f: &mut Follower) -> (Vec<String>, Vec<Notice>) {
+        let mut lines = Vec::new();
+        let mut notices = Vec::new();
+        f.poll(
+            &mut |l, _| lines.push(String::from_utf8_lossy(l).into_owned()),
+            &mut |n| notices.push(n),
+        )
+        .unwrap();
+        (lines, notices)
+    }
+
+    fn append(path: &Path, data: &str) {
+        std::fs::OpenOptions::new()
+            .create(true)
+            .append(true)
+            .open(path)
+            .unwrap()
+            .write_all(data.as_bytes())
+            .unwrap();
+    }
+
+    #[test]
+    fn waits_for_the_log_and_keeps_partial_lines() {
+        let d = dir("partial");
+        let log = d.0.join("audit.log");
+        let mut f = Follower::new(&log, StartAt::Beginning);
+        assert_eq!(poll(&mut f).0, Vec::<String>::new());
+        append(&log, "one\ntw");
+        assert_eq!(poll(&mut f).0, ["one"]);
+        assert_eq!(
+            f.position().unwrap().offset,
+            4,
+            "a restart resumes at the partial line"
+        );
+        append(&log, "o\nthree\n");
+        assert_eq!(poll(&mut f).0, ["two", "three"]);
+        assert_eq!(f.position().unwrap().offset, 14);
+    }
+
+    #[test]
+    fn rotation_drains_the_old_file_first_even_several_times() {
+        let d = dir("rotate");
+        let log = d.0.join("audit.log");
+        append(&log, "a1\n");
+        let mut f = Follower::new(&log, StartAt::Beginning);
+        assert_eq!(poll(&mut f).0, ["a1"]);
+        // Written after our last read, then rotated twice before we look again.
+        append(&log, "a2\n");
+        std::fs::rename(&log, d.0.join("audit.log.1")).unwrap();
+        append(&log, "b1\n");
+        let (lines, notices) = poll(&mut f);
+        assert_eq!(lines, ["a2", "b1"]);
+        assert!(
+            matches!(notices[..], [Notice::Rotated { .. }]),
+            "{notices:?}"
+        );
+        std::fs::rename(d.0.join("audit.log.1"), d.0.join("audit.log.2")).unwrap();
+        std::fs::rename(&log, d.0.join("audit.log.1")).unwrap();
+        append(&log, "c1\n");
+        std::fs::rename(d.0.join("audit.log.1"), d.0.join("audit.log.2")).unwrap();
+        std::fs::rename(&log, d.0.join("audit.log.1")).unwrap();
+        append(&log, "d1\n");
+        // c1's file was created and rotated away between two polls: it is found as audit.log.1, between
+        // the file we had open (now audit.log.2) and the newest.
+        let (lines, notices) = poll(&mut f);
+        assert_eq!(lines, ["c1", "d1"]);
+        assert_eq!(notices.len(), 1, "{notices:?}");
+    }
+
+    #[test]
+    fn truncation_restarts_at_zero() {
+        let d = dir("truncate");
+        let log = d.0.join("audit.log");
+        append(&log, "first line\nsecond\n");
+        let mut f = Follower::new(&log, StartAt::Beginning);
+        assert_eq!(poll(&mut f).0.len(), 2);
+        std::fs::File::create(&log).unwrap();
+        append(&log, "new\n");
+        let (lines, notices) = poll(&mut f);
+        assert_eq!(lines, ["new"]);
+        assert!(matches!(notices[..], [Notice::Truncated(_)]));
+    }
+
+    #[test]
+    fn resumes_from_a_position_even_after_rotation() {
+        let d = dir("resume");
+        let log = d.0.join("audit.log");
+        append(&log, "l1\nl2\n");
+        let mut f = Follower::new(&log, StartAt::Beginning);
+        let mut positions = Vec::new();
+        f.poll(&mut |_, p| positions.push(p), &mut |_| {}).unwrap();
+        let after_l1 = FilePosition {
+            file: positions[0].file,
+            offset: positions[1].offset,
+        };
+        let mut g = Follower::new(&log, StartAt::Position(after_l1));
+        assert_eq!(poll(&mut g).0, ["l2"]);
+        append(&log, "l3\n");
+        std::fs::rename(&log, d.0.join("audit.log.1")).unwrap();
+        append(&log, "m1\n");
+        let mut h = Follower::new(&log, StartAt::Position(after_l1));
+        assert_eq!(poll(&mut h).0, ["l2", "l3", "m1"]);
+        let mut end = Follower::new(&log, StartAt::End);
+        assert_eq!(poll(&mut end).0, Vec::<String>::new());
+        append(&log, "m2\n");
+        assert_eq!(poll(&mut end).0, ["m2"]);
+    }
+
+    #[test]
+    fn overlong_lines_are_skipped_and_reported() {
+        let d = dir("long");
+        let log = d.0.join("audit.log");
+        let big = "x".repeat(MAX_LINE * 3);
+        append(&log, &format!("ok\n{big}\nafter\n"));
+        let mut f = Follower::new(&log, StartAt::Beginning);
+        let (lines, notices) = poll(&mut f);
+        assert_eq!(lines, ["ok", "after"]);
+        assert_eq!(notices[1..], [Notice::LineTooLong((MAX_LINE * 3) as u64)]);
+    }
+}
