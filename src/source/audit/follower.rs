@@ -50,6 +50,9 @@ pub enum StartAt {
     Beginning,
     /// At the current end of the file: only what is written from now on.
     End,
+    /// At the first record written at or after this time (milliseconds since the epoch): a first start
+    /// looks back as far as the rules do, so an exec just before the start is still seen.
+    Since(u64),
     /// At a saved position. If that file is no longer `audit.log` but was rotated to `audit.log.1`, the
     /// rest of `audit.log.1` is read first; if it cannot be found, at the beginning of `audit.log`.
     Position(FilePosition),
@@ -223,6 +226,7 @@ impl Follower {
         match start {
             StartAt::Beginning => {}
             StartAt::End => open.offset = meta.len(),
+            StartAt::Since(millis) => open.offset = offset_since(&mut open.file, millis)?,
             StartAt::Position(pos) if pos.file == id && pos.offset <= meta.len() => {
                 open.offset = pos.offset
             }
@@ -382,6 +386,42 @@ impl Follower {
     }
 }
 
+/// The offset of the first line whose record time is at or after `millis`, or the end of the file.
+/// Lines without a readable time (junk) are passed over; the file is read once, front to back.
+fn offset_since(file: &mut File, millis: u64) -> io::Result<u64> {
+    use std::io::BufRead;
+    let mut reader = io::BufReader::with_capacity(READ_CHUNK, &mut *file);
+    let mut offset = 0u64;
+    let mut line = Vec::new();
+    loop {
+        line.clear();
+        let n = reader.read_until(b'\n', &mut line)?;
+        if n == 0 || !line.ends_with(b"\n") {
+            break;
+        }
+        if record_millis(&line).is_some_and(|t| t >= millis) {
+            break;
+        }
+        offset += n as u64;
+    }
+    drop(reader);
+    file.seek(SeekFrom::Start(offset))?;
+    Ok(offset)
+}
+
+/// The time of an audit record line, from `msg=audit(SEC.MSEC:`.
+fn record_millis(line: &[u8]) -> Option<u64> {
+    let start = memchr::memmem::find(line, b"msg=audit(")? + 10;
+    let rest = &line[start..];
+    let dot = memchr::memchr(b'.', rest)?;
+    let sec: u64 = std::str::from_utf8(&rest[..dot]).ok()?.parse().ok()?;
+    let msec: u64 = std::str::from_utf8(rest.get(dot + 1..dot + 4)?)
+        .ok()?
+        .parse()
+        .ok()?;
+    sec.checked_mul(1000)?.checked_add(msec)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -507,6 +547,36 @@ mod tests {
         assert_eq!(poll(&mut end).0, Vec::<String>::new());
         append(&log, "m2\n");
         assert_eq!(poll(&mut end).0, ["m2"]);
+    }
+
+    #[test]
+    fn lookback_starts_at_the_first_record_young_enough() {
+        let d = dir("since");
+        let log = d.0.join("audit.log");
+        append(
+            &log,
+            "type=A msg=audit(100.000:1): x\njunk\ntype=A msg=audit(159.999:2): x\n",
+        );
+        append(
+            &log,
+            "type=A msg=audit(160.000:3): x\ntype=A msg=audit(161.500:4): x\n",
+        );
+        let mut f = Follower::new(&log, StartAt::Since(160_000));
+        let (lines, _) = poll(&mut f);
+        assert_eq!(
+            lines,
+            [
+                "type=A msg=audit(160.000:3): x",
+                "type=A msg=audit(161.500:4): x"
+            ]
+        );
+        let mut none = Follower::new(&log, StartAt::Since(999_000));
+        assert!(poll(&mut none).0.is_empty());
+        assert_eq!(
+            record_millis(b"node=n type=SYSCALL msg=audit(1795802798.773:18556): a"),
+            Some(1_795_802_798_773)
+        );
+        assert_eq!(record_millis(b"msg=audit(x.1:2)"), None);
     }
 
     #[test]
