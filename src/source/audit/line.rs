@@ -249,9 +249,11 @@ mod tests {
 
     #[test]
     fn plain_line() {
-        let l = parse_line(b"type=EXECVE msg=audit(1795802798.773:18556): argc=3 a0=\"/bin/true\" a1=CAFE a2=\"\"")
-            .unwrap()
-            .unwrap();
+        let l = parse_line(
+            b"type=EXECVE msg=audit(1795802798.773:18556): argc=3 a0=\"/bin/true\" a1=CAFE a2=\"\"",
+        )
+        .unwrap()
+        .unwrap();
         assert_eq!(l.node, None);
         assert_eq!(l.record_type, b"EXECVE");
         assert_eq!((l.sec, l.msec, l.serial), (1_795_802_798, 773, 18556));
@@ -301,9 +303,10 @@ mod tests {
 
     #[test]
     fn raw_without_separator() {
-        let l = parse_line(b"type=PATH msg=audit(1.000:3): item=0 name=\"/bin/true\" nametype=NORMAL")
-            .unwrap()
-            .unwrap();
+        let l =
+            parse_line(b"type=PATH msg=audit(1.000:3): item=0 name=\"/bin/true\" nametype=NORMAL")
+                .unwrap()
+                .unwrap();
         assert_eq!(l.enriched, None);
         assert_eq!(l.enriched_fields().count(), 0);
         assert_eq!(fields(l.body).len(), 3);
@@ -332,7 +335,10 @@ mod tests {
         let body = b"pid=1 msg='op=login exe=\"/usr/sbin/sshd\" hostname=? res=success' x=1";
         let f = fields(body);
         assert_eq!(f.len(), 3);
-        assert_eq!(f[1].1, "'op=login exe=\"/usr/sbin/sshd\" hostname=? res=success'");
+        assert_eq!(
+            f[1].1,
+            "'op=login exe=\"/usr/sbin/sshd\" hostname=? res=success'"
+        );
         assert_eq!(f[2], ("x".into(), "1".into()));
     }
 
@@ -346,7 +352,10 @@ mod tests {
                 ("c".into(), "\"open".into()),
             ]
         );
-        assert_eq!(fields(b"mac= pfs=x"), vec![("mac".into(), "".into()), ("pfs".into(), "x".into())]);
+        assert_eq!(
+            fields(b"mac= pfs=x"),
+            vec![("mac".into(), "".into()), ("pfs".into(), "x".into())]
+        );
         assert_eq!(fields(b"=x lone"), vec![("".into(), "x".into())]);
     }
 
@@ -365,8 +374,14 @@ mod tests {
         assert_eq!(kind(b"type=UNKNOWN[1329] msg=?"), ERR_NO_MSG);
         assert_eq!(kind(b"type=SYSCALL"), ERR_NO_MSG);
         assert_eq!(kind(b"type=SYSCALL msg=audit(1.2)"), ERR_BAD_TIMESTAMP);
-        assert_eq!(kind(b"type=SYSCALL msg=audit(1.2345:6): x=1"), ERR_BAD_TIMESTAMP);
-        assert_eq!(kind(b"type=SYSCALL msg=audit(99999999999999999999999.1:6): "), ERR_BAD_TIMESTAMP);
+        assert_eq!(
+            kind(b"type=SYSCALL msg=audit(1.2345:6): x=1"),
+            ERR_BAD_TIMESTAMP
+        );
+        assert_eq!(
+            kind(b"type=SYSCALL msg=audit(99999999999999999999999.1:6): "),
+            ERR_BAD_TIMESTAMP
+        );
         assert_eq!(kind(b"type=SYSCALL msg=audit(1.1:6: x"), ERR_BAD_TIMESTAMP);
         assert_eq!(kind(b"\x00\xff\xfe"), ERR_NO_TYPE);
         let long = vec![b'x'; 1000];

@@ -185,7 +185,10 @@ mod tests {
 
     #[test]
     fn quoted_is_verbatim_text() {
-        assert_eq!(decode(b"\"/bin/true\"").unwrap().unwrap().as_ref(), b"/bin/true");
+        assert_eq!(
+            decode(b"\"/bin/true\"").unwrap().unwrap().as_ref(),
+            b"/bin/true"
+        );
         assert_eq!(decode(b"\"it's\"").unwrap().unwrap().as_ref(), b"it's");
         assert_eq!(decode(b"\"\"").unwrap().unwrap().as_ref(), b"");
     }
@@ -202,8 +205,14 @@ mod tests {
             decode(b"68656C6C6F20776F726C64").unwrap().unwrap().as_ref(),
             b"hello world"
         );
-        assert_eq!(decode(b"636166c3a9").unwrap().unwrap().as_ref(), "café".as_bytes());
-        assert_eq!(decode(b"FFFE80").unwrap().unwrap().as_ref(), &[0xFF, 0xFE, 0x80]);
+        assert_eq!(
+            decode(b"636166c3a9").unwrap().unwrap().as_ref(),
+            "café".as_bytes()
+        );
+        assert_eq!(
+            decode(b"FFFE80").unwrap().unwrap().as_ref(),
+            &[0xFF, 0xFE, 0x80]
+        );
     }
 
     #[test]
