@@ -380,7 +380,7 @@ impl Assembler {
         let key = self.key(&l, line)?;
         if let Some(ev) = self.open.get_mut(&key) {
             self.stats.records += 1;
-            if Self::apply(ev, kind, &l, &mut self.stats) {
+            if Self::apply(ev, kind, &l, None, &mut self.stats) {
                 let seq = ev.seq;
                 self.close(key, seq, Close::Normal, out);
             } else if ev.class == Some(Class::NotExec) && !ev.argv.seen {
@@ -398,17 +398,20 @@ impl Assembler {
             self.stats.ignored += 1;
             return Ok(());
         }
+        let mut pre_classified = None;
         match kind {
             Kind::Eoe => {
                 self.stats.ignored += 1;
                 return Ok(());
             }
             Kind::Syscall => {
-                if quick_class(&l).0 == Class::NotExec {
+                let quick = quick_class(&l);
+                if quick.0 == Class::NotExec {
                     self.not_exec.insert(key);
                     self.stats.ignored += 1;
                     return Ok(());
                 }
+                pre_classified = Some(quick);
             }
             Kind::Execve | Kind::Cwd | Kind::Path | Kind::Proctitle => {}
         }
@@ -427,7 +430,7 @@ impl Assembler {
             paths: Vec::new(),
             proctitle: None,
         };
-        let done = Self::apply(&mut ev, kind, &l, &mut self.stats);
+        let done = Self::apply(&mut ev, kind, &l, pre_classified, &mut self.stats);
         self.open.insert(key, ev);
         self.order.insert(seq, (key, position));
         if done {
@@ -506,7 +509,14 @@ impl Assembler {
     }
 
     /// Applies one record to an open event; `true` when the record ends the event.
-    fn apply(ev: &mut OpenEvent, kind: Kind, l: &Line<'_>, stats: &mut AssemblerStats) -> bool {
+    /// `quick` is the SYSCALL's class and failure when the caller already read them.
+    fn apply(
+        ev: &mut OpenEvent,
+        kind: Kind,
+        l: &Line<'_>,
+        quick: Option<(Class, bool)>,
+        stats: &mut AssemblerStats,
+    ) -> bool {
         let mut decode = |raw: &[u8]| match value::decode_owned(raw) {
             Ok(v) => v,
             Err(_) => {
@@ -521,7 +531,7 @@ impl Assembler {
                     return false;
                 }
                 ev.has_syscall = true;
-                let (class, failed) = quick_class(l);
+                let (class, failed) = quick.unwrap_or_else(|| quick_class(l));
                 ev.class = Some(class);
                 ev.failed = failed;
                 if class == Class::NotExec {
