@@ -595,3 +595,55 @@ fn line_errors_and_junk_never_panic() {
         }
     )));
 }
+
+#[test]
+fn mutated_corpus_lines_never_panic() {
+    let mut templates: Vec<String> =
+        full_event("5.123", 9, "argc=3 a0=\"x\" a1_len=8 a1[0]=41424344");
+    templates.push(rec("EXECVE", "5.123", 9, " a1[1]=45464748 a2=\"\""));
+    templates.push(rec(
+        "SYSCALL",
+        "5.123",
+        10,
+        &format!("{SC}\x1dARCH=x86_64 SYSCALL=execve UID=\"root\""),
+    ));
+    templates.push(format!("node=n {}", rec("EOE", "5.123", 9, "")));
+    let mut state: u64 = 0x2545_F491_4F6C_DD1D;
+    let mut next = move || {
+        state ^= state << 13;
+        state ^= state >> 7;
+        state ^= state << 17;
+        state
+    };
+    let alphabet = b" =\"'()[]_:.0123456789aAfFxX\x1d\x00\xff\r\n-";
+    let cfg = AssemblerConfig {
+        max_age_ms: 5,
+        max_open: 8,
+    };
+    let mut a = Assembler::new(cfg);
+    let mut count = 0u64;
+    for i in 0..20_000u64 {
+        let t = &templates[(next() % templates.len() as u64) as usize];
+        let mut line = t.as_bytes().to_vec();
+        for _ in 0..(next() % 4) {
+            if line.is_empty() {
+                break;
+            }
+            let at = (next() % line.len() as u64) as usize;
+            match next() % 4 {
+                0 => line[at] = alphabet[(next() % alphabet.len() as u64) as usize],
+                1 => line.truncate(at),
+                2 => {
+                    line.remove(at);
+                }
+                _ => line.insert(at, alphabet[(next() % alphabet.len() as u64) as usize]),
+            }
+        }
+        let _ = a.push_line(&line, i, &mut |_| count += 1);
+        assert!(a.open_events() <= 8);
+    }
+    a.flush(&mut |_| count += 1);
+    assert_eq!(a.open_events(), 0);
+    assert_eq!(a.oldest_open_position(), None);
+    assert!(count > 0);
+}
