@@ -1,12 +1,36 @@
-//! PLACEHOLDER: to be implemented (open-event table). Signatures are the contract.
+//! The open-event table: audit records in, one [`Assembled`] per exec-related event out.
+//!
+//! Records of one event share an identity `(node, SEC.MSEC, SERIAL)` and may interleave with other
+//! events' records (audit-format.md point 5), so open events live in a table keyed by identity. An
+//! event closes on PROCTITLE (the last record auditd writes for it), on EOE (plugin streams), when it
+//! has been open longer than `max_age_ms` of stream time, when the table is full, or at [`flush`].
+//!
+//! Memory: only exec-related events keep data. A SYSCALL for another syscall leaves a tombstone (its
+//! identity, in a bounded ring) so the CWD/PATH/PROCTITLE records that follow it are dropped without
+//! being stored; closed exec events leave one too, so a late or duplicated record cannot resurrect
+//! them. Records arriving before their SYSCALL (reversed excerpts, a file starting mid-event) open a
+//! tentative event that is dropped silently if it never proves to be an exec.
+//!
+//! [`flush`]: Assembler::flush
 
-use super::exec::Assembled;
-use super::line::LineError;
+mod argv;
+
+use std::collections::{BTreeMap, HashMap, VecDeque};
+use std::hash::{BuildHasherDefault, Hasher};
+
+use super::exec::{Assembled, AuditExec, EventId, PathRecord, SkipReason, SyscallRecord};
+use super::line::{parse_line, Line, LineError};
+use super::value::{self, plain_string, unquote};
+use argv::Argv;
 
 /// Limits of the open-event table.
 #[derive(Clone, Copy, Debug)]
 pub struct AssemblerConfig {
-    /// Close an event this many milliseconds of stream time after its first record (auparse uses 2 s).
+    /// Close an event this many milliseconds of stream time after it was opened (auparse uses 2 s).
+    ///
+    /// Stream time is the newest record timestamp seen. An event is opened at the stream time of its
+    /// first record's arrival, so a record with an old timestamp arriving late (type-sorted excerpts,
+    /// a node whose clock lags) still gets the full delay to gather its other records.
     pub max_age_ms: u64,
     /// At most this many events open at once; the oldest is closed early past it.
     pub max_open: usize,
@@ -21,54 +45,619 @@ impl Default for AssemblerConfig {
     }
 }
 
-/// Counters the assembler keeps.
+/// Counters the assembler keeps, so nothing is dropped without a trace in the summary.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
 pub struct AssemblerStats {
     /// Records accepted.
     pub records: u64,
     /// Events closed early because too many were open.
     pub evicted: u64,
+    /// Non-blank lines that parsed as records.
+    pub lines: u64,
+    /// Records not needed: other record types, and records of events that are not execs.
+    pub ignored: u64,
+    /// Records for an event already closed (late or duplicated records); never reopen it.
+    pub late: u64,
+    /// A second SYSCALL or CWD record in one open event; the first is kept.
+    pub duplicates: u64,
+    /// Events closed because they were open longer than `max_age_ms` of stream time.
+    pub aged: u64,
+    /// Values outside argv (comm, exe, cwd, PATH name, PROCTITLE, key) that failed to decode and were
+    /// left absent.
+    pub bad_values: u64,
+    /// Events opened by CWD/PATH/PROCTITLE records whose SYSCALL or EXECVE never came; closed with no
+    /// output.
+    pub abandoned: u64,
+}
+
+/// How many identities of closed exec events, and separately of non-exec SYSCALLs, are remembered.
+const RECENT_IDS: usize = 4096;
+
+/// At most this many PATH records are kept per event (an exec has 2-4).
+const MAX_PATHS: usize = 64;
+
+/// At most this many distinct `node=` names; past it lines with new names are errors (memory bound).
+const MAX_NODES: usize = 65_536;
+
+/// Identity with the node interned, so a lookup needs no allocation.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+struct Key {
+    node: u32,
+    sec: u64,
+    msec: u32,
+    serial: u64,
+}
+
+/// A small multiplicative hasher for [`Key`]: identities come from the kernel, not from an attacker
+/// choosing hash collisions, and SipHash would be a noticeable share of the per-line cost.
+#[derive(Default)]
+struct KeyHasher(u64);
+
+impl KeyHasher {
+    fn add(&mut self, n: u64) {
+        self.0 = (self.0.rotate_left(5) ^ n).wrapping_mul(0x51_7c_c1_b7_27_22_0a_95);
+    }
+}
+
+impl Hasher for KeyHasher {
+    fn write(&mut self, bytes: &[u8]) {
+        for &b in bytes {
+            self.add(u64::from(b));
+        }
+    }
+    fn write_u32(&mut self, n: u32) {
+        self.add(u64::from(n));
+    }
+    fn write_u64(&mut self, n: u64) {
+        self.add(n);
+    }
+    fn write_usize(&mut self, n: usize) {
+        self.add(n as u64);
+    }
+    fn finish(&self) -> u64 {
+        self.0
+    }
+}
+
+type KeyMap<V> = HashMap<Key, V, BuildHasherDefault<KeyHasher>>;
+
+/// A bounded set of identities, forgetting the oldest first.
+#[derive(Debug, Default)]
+struct RecentIds {
+    set: KeyMap<()>,
+    ring: VecDeque<Key>,
+}
+
+impl RecentIds {
+    fn insert(&mut self, key: Key) {
+        if self.set.insert(key, ()).is_none() {
+            self.ring.push_back(key);
+            if self.ring.len() > RECENT_IDS {
+                if let Some(old) = self.ring.pop_front() {
+                    self.set.remove(&old);
+                }
+            }
+        }
+    }
+
+    fn contains(&self, key: &Key) -> bool {
+        self.set.contains_key(key)
+    }
+}
+
+/// The record types the assembler uses; every other type is ignored.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum Kind {
+    Syscall,
+    Execve,
+    Cwd,
+    Path,
+    Proctitle,
+    Eoe,
+}
+
+fn kind_of(record_type: &[u8]) -> Option<Kind> {
+    match record_type {
+        b"SYSCALL" => Some(Kind::Syscall),
+        b"EXECVE" => Some(Kind::Execve),
+        b"CWD" => Some(Kind::Cwd),
+        b"PATH" => Some(Kind::Path),
+        b"PROCTITLE" => Some(Kind::Proctitle),
+        b"EOE" => Some(Kind::Eoe),
+        _ => None,
+    }
+}
+
+/// What a SYSCALL record says about exec.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum Class {
+    /// execve or execveat.
+    Exec,
+    /// Another syscall on a known architecture.
+    NotExec,
+    /// An architecture whose numbers are not known here: only EXECVE records can prove an exec.
+    Unknown,
+}
+
+/// Decides from `arch=`, `syscall=` and the ENRICHED `SYSCALL=` name whether a SYSCALL is an exec.
+fn classify(arch: &[u8], syscall: Option<u32>, name: Option<&[u8]>) -> Class {
+    if matches!(name, Some(b"execve" | b"execveat")) {
+        return Class::Exec;
+    }
+    let mut arch_buf = [0u8; 8];
+    let arch = if arch.len() == 8 {
+        arch_buf.copy_from_slice(arch);
+        arch_buf.make_ascii_lowercase();
+        &arch_buf[..]
+    } else {
+        arch
+    };
+    let exec_numbers: Option<[u32; 2]> = match arch {
+        b"c000003e" => Some([59, 322]),  // x86_64
+        b"40000003" => Some([11, 358]),  // i386
+        b"c00000b7" => Some([221, 281]), // aarch64
+        _ => None,
+    };
+    match (exec_numbers, syscall) {
+        (Some(nums), Some(n)) if nums.contains(&n) => Class::Exec,
+        (Some(_), Some(_)) => Class::NotExec,
+        _ if name.is_some() => Class::NotExec,
+        _ => Class::Unknown,
+    }
+}
+
+/// Reads just enough of a SYSCALL record to classify it, without allocating.
+fn quick_class(line: &Line<'_>) -> (Class, bool) {
+    let mut arch: &[u8] = b"";
+    let mut syscall = None;
+    let mut failed = false;
+    for (k, v) in line.fields() {
+        match k {
+            b"arch" => arch = unquote(v),
+            b"syscall" => syscall = value::parse_u32(v),
+            b"success" => failed = unquote(v) == b"no",
+            _ => {}
+        }
+        // success= follows arch= and syscall=; stop once the three are known.
+        if k == b"success" && !arch.is_empty() {
+            break;
+        }
+    }
+    let name = line
+        .enriched_fields()
+        .find(|(k, _)| *k == b"SYSCALL")
+        .map(|(_, v)| unquote(v));
+    (classify(arch, syscall, name), failed)
+}
+
+/// Parses the SYSCALL fields worth keeping (audit-format.md point 17).
+fn parse_syscall(line: &Line<'_>, bad_values: &mut u64) -> SyscallRecord {
+    let mut rec = SyscallRecord::default();
+    let mut encoded = |raw: &[u8]| match value::decode_owned(raw) {
+        Ok(v) => v,
+        Err(_) => {
+            *bad_values += 1;
+            None
+        }
+    };
+    for (k, v) in line.fields() {
+        match k {
+            b"arch" => rec.arch = Some(plain_string(v)),
+            b"syscall" => rec.syscall = value::parse_u32(v),
+            b"success" => {
+                rec.success = match unquote(v) {
+                    b"yes" => Some(true),
+                    b"no" => Some(false),
+                    _ => None,
+                }
+            }
+            b"exit" => rec.exit = value::parse_i64(v),
+            b"pid" => rec.pid = value::parse_u32(v),
+            b"ppid" => rec.ppid = value::parse_u32(v),
+            b"auid" => rec.auid = value::parse_u32(v),
+            b"uid" => rec.uid = value::parse_u32(v),
+            b"gid" => rec.gid = value::parse_u32(v),
+            b"euid" => rec.euid = value::parse_u32(v),
+            b"suid" => rec.suid = value::parse_u32(v),
+            b"fsuid" => rec.fsuid = value::parse_u32(v),
+            b"egid" => rec.egid = value::parse_u32(v),
+            b"sgid" => rec.sgid = value::parse_u32(v),
+            b"fsgid" => rec.fsgid = value::parse_u32(v),
+            b"ses" => rec.ses = value::parse_u32(v),
+            b"tty" => {
+                let t = unquote(v);
+                rec.tty = (t != b"(none)" && !t.is_empty())
+                    .then(|| String::from_utf8_lossy(t).into_owned());
+            }
+            b"comm" => rec.comm = encoded(v),
+            b"exe" => rec.exe = encoded(v),
+            b"key" => rec.key = encoded(v),
+            b"subj" => rec.subj = Some(plain_string(v)),
+            _ => {}
+        }
+    }
+    let names = &mut rec.names;
+    for (k, v) in line.enriched_fields() {
+        let slot = match k {
+            b"AUID" => &mut names.auid,
+            b"UID" => &mut names.uid,
+            b"GID" => &mut names.gid,
+            b"EUID" => &mut names.euid,
+            b"SUID" => &mut names.suid,
+            b"FSUID" => &mut names.fsuid,
+            b"EGID" => &mut names.egid,
+            b"SGID" => &mut names.sgid,
+            b"FSGID" => &mut names.fsgid,
+            b"ARCH" => &mut names.arch,
+            b"SYSCALL" => &mut names.syscall,
+            _ => continue,
+        };
+        *slot = Some(plain_string(v));
+    }
+    rec
+}
+
+/// One event still gathering records.
+#[derive(Debug)]
+struct OpenEvent {
+    seq: u64,
+    opened_at: u64,
+    /// A SYSCALL record arrived (kept in `syscall` unless the exec failed).
+    has_syscall: bool,
+    class: Option<Class>,
+    failed: bool,
+    syscall: Option<SyscallRecord>,
+    argv: Argv,
+    cwd: Option<Vec<u8>>,
+    paths: Vec<PathRecord>,
+    proctitle: Option<Vec<u8>>,
+}
+
+impl OpenEvent {
+    /// An exec SYSCALL or an EXECVE record was seen: closing it must say something.
+    fn exec_related(&self) -> bool {
+        self.class == Some(Class::Exec) || self.argv.seen
+    }
+}
+
+/// How an event came to be closed; decides what an incomplete argv is reported as.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum Close {
+    Normal,
+    Evicted,
 }
 
 /// Groups audit records into events and closes them.
 #[derive(Debug, Default)]
 pub struct Assembler {
-    _config: AssemblerConfig,
+    config: AssemblerConfig,
+    stats: AssemblerStats,
+    /// Newest record time seen, in milliseconds.
+    now: u64,
+    next_seq: u64,
+    open: KeyMap<OpenEvent>,
+    /// Open events by opening order: seq -> (key, position of the first line). Opening order is also
+    /// `opened_at` order, so the first entry is both the oldest and the first to age out.
+    order: BTreeMap<u64, (Key, u64)>,
+    closed: RecentIds,
+    not_exec: RecentIds,
+    nodes: Vec<Box<str>>,
+    node_index: HashMap<Box<[u8]>, u32>,
 }
 
 impl Assembler {
     /// A new, empty assembler.
     pub fn new(config: AssemblerConfig) -> Assembler {
-        Assembler { _config: config }
+        Assembler {
+            config,
+            ..Assembler::default()
+        }
     }
 
     /// Feeds one line (without its newline); `position` is an opaque stream position of the line's start.
+    ///
+    /// Positions are expected to grow with each line, so that the first line of the oldest open event
+    /// is where a restart must resume.
     pub fn push_line(
         &mut self,
-        _line: &[u8],
-        _position: u64,
-        _out: &mut dyn FnMut(Assembled),
+        line: &[u8],
+        position: u64,
+        out: &mut dyn FnMut(Assembled),
     ) -> Result<(), LineError> {
-        todo!()
+        let Some(l) = parse_line(line)? else {
+            return Ok(());
+        };
+        self.stats.lines += 1;
+        let t = l.millis();
+        if t > self.now {
+            self.now = t;
+            self.expire(out);
+        }
+        let Some(kind) = kind_of(l.record_type) else {
+            self.stats.ignored += 1;
+            return Ok(());
+        };
+        let key = self.key(&l, line)?;
+        if let Some(ev) = self.open.get_mut(&key) {
+            self.stats.records += 1;
+            if Self::apply(ev, kind, &l, None, &mut self.stats) {
+                let seq = ev.seq;
+                self.close(key, seq, Close::Normal, out);
+            } else if ev.class == Some(Class::NotExec) && !ev.argv.seen {
+                // Records taken in before their SYSCALL proved it is another syscall: drop them now.
+                let seq = ev.seq;
+                self.discard(key, seq);
+            }
+            return Ok(());
+        }
+        if self.closed.contains(&key) {
+            self.stats.late += 1;
+            return Ok(());
+        }
+        if self.not_exec.contains(&key) {
+            self.stats.ignored += 1;
+            return Ok(());
+        }
+        let mut pre_classified = None;
+        match kind {
+            Kind::Eoe => {
+                self.stats.ignored += 1;
+                return Ok(());
+            }
+            Kind::Syscall => {
+                let quick = quick_class(&l);
+                if quick.0 == Class::NotExec {
+                    self.not_exec.insert(key);
+                    self.stats.ignored += 1;
+                    return Ok(());
+                }
+                pre_classified = Some(quick);
+            }
+            Kind::Execve | Kind::Cwd | Kind::Path | Kind::Proctitle => {}
+        }
+        self.stats.records += 1;
+        let seq = self.next_seq;
+        self.next_seq += 1;
+        let mut ev = OpenEvent {
+            seq,
+            opened_at: self.now,
+            has_syscall: false,
+            class: None,
+            failed: false,
+            syscall: None,
+            argv: Argv::default(),
+            cwd: None,
+            paths: Vec::new(),
+            proctitle: None,
+        };
+        let done = Self::apply(&mut ev, kind, &l, pre_classified, &mut self.stats);
+        self.open.insert(key, ev);
+        self.order.insert(seq, (key, position));
+        if done {
+            self.close(key, seq, Close::Normal, out);
+        }
+        let max_open = self.config.max_open.max(1);
+        while self.open.len() > max_open {
+            let Some((&oldest, &(old_key, _))) = self.order.first_key_value() else {
+                break;
+            };
+            self.stats.evicted += 1;
+            self.close(old_key, oldest, Close::Evicted, out);
+        }
+        Ok(())
     }
 
     /// Closes every open event (end of input).
-    pub fn flush(&mut self, _out: &mut dyn FnMut(Assembled)) {
-        todo!()
+    pub fn flush(&mut self, out: &mut dyn FnMut(Assembled)) {
+        while let Some((&seq, &(key, _))) = self.order.first_key_value() {
+            self.close(key, seq, Close::Normal, out);
+        }
     }
 
     /// The position of the first line of the oldest event still open.
     pub fn oldest_open_position(&self) -> Option<u64> {
-        todo!()
+        self.order.first_key_value().map(|(_, &(_, pos))| pos)
     }
 
     /// How many events are open.
     pub fn open_events(&self) -> usize {
-        todo!()
+        self.open.len()
     }
 
     /// Counters so far.
     pub fn stats(&self) -> AssemblerStats {
-        todo!()
+        self.stats
+    }
+
+    /// Interns the node name so identities are `Copy` and lookups allocate nothing.
+    fn key(&mut self, l: &Line<'_>, line: &[u8]) -> Result<Key, LineError> {
+        let node = match l.node {
+            None => 0,
+            Some(name) => match self.node_index.get(name) {
+                Some(&i) => i,
+                None => {
+                    if self.nodes.len() >= MAX_NODES {
+                        return Err(LineError::new("too many node names", line));
+                    }
+                    self.nodes
+                        .push(String::from_utf8_lossy(name).into_owned().into_boxed_str());
+                    let i = self.nodes.len() as u32;
+                    self.node_index.insert(name.into(), i);
+                    i
+                }
+            },
+        };
+        Ok(Key {
+            node,
+            sec: l.sec,
+            msec: l.msec,
+            serial: l.serial,
+        })
+    }
+
+    fn event_id(&self, key: Key) -> EventId {
+        let node = match key.node {
+            0 => None,
+            i => self.nodes.get(i as usize - 1).cloned(),
+        };
+        EventId {
+            node,
+            sec: key.sec,
+            msec: key.msec,
+            serial: key.serial,
+        }
+    }
+
+    /// Applies one record to an open event; `true` when the record ends the event.
+    /// `quick` is the SYSCALL's class and failure when the caller already read them.
+    fn apply(
+        ev: &mut OpenEvent,
+        kind: Kind,
+        l: &Line<'_>,
+        quick: Option<(Class, bool)>,
+        stats: &mut AssemblerStats,
+    ) -> bool {
+        let mut decode = |raw: &[u8]| match value::decode_owned(raw) {
+            Ok(v) => v,
+            Err(_) => {
+                stats.bad_values += 1;
+                None
+            }
+        };
+        match kind {
+            Kind::Syscall => {
+                if ev.has_syscall {
+                    stats.duplicates += 1;
+                    return false;
+                }
+                ev.has_syscall = true;
+                let (class, failed) = quick.unwrap_or_else(|| quick_class(l));
+                ev.class = Some(class);
+                ev.failed = failed;
+                if class == Class::NotExec {
+                    if ev.argv.seen {
+                        // EXECVE records under another syscall: the event contradicts itself.
+                        ev.argv.damage();
+                    }
+                    return false;
+                }
+                if !failed {
+                    let mut bad = 0;
+                    ev.syscall = Some(parse_syscall(l, &mut bad));
+                    stats.bad_values += bad;
+                }
+                false
+            }
+            Kind::Execve => {
+                if ev.class == Some(Class::NotExec) {
+                    ev.argv.damage();
+                }
+                ev.argv.apply(l.fields());
+                false
+            }
+            Kind::Cwd => {
+                if ev.cwd.is_some() {
+                    stats.duplicates += 1;
+                } else if let Some((_, v)) = l.fields().find(|(k, _)| *k == b"cwd") {
+                    ev.cwd = decode(v);
+                }
+                false
+            }
+            Kind::Path => {
+                if ev.paths.len() < MAX_PATHS {
+                    let mut p = PathRecord::default();
+                    for (k, v) in l.fields() {
+                        match k {
+                            b"item" => p.item = value::parse_u32(v),
+                            b"name" => p.name = decode(v),
+                            b"nametype" => p.nametype = Some(plain_string(v)),
+                            _ => {}
+                        }
+                    }
+                    ev.paths.push(p);
+                }
+                false
+            }
+            Kind::Proctitle => {
+                if ev.proctitle.is_none() {
+                    if let Some((_, v)) = l.fields().find(|(k, _)| *k == b"proctitle") {
+                        ev.proctitle = decode(v);
+                    }
+                }
+                // PROCTITLE is the last record in auditd's order; in a reversed excerpt it comes first
+                // and must not end an event that has shown nothing yet.
+                ev.has_syscall || ev.argv.seen
+            }
+            Kind::Eoe => true,
+        }
+    }
+
+    /// Closes every event open longer than `max_age_ms` of stream time.
+    fn expire(&mut self, out: &mut dyn FnMut(Assembled)) {
+        while let Some((&seq, &(key, _))) = self.order.first_key_value() {
+            let Some(ev) = self.open.get(&key) else {
+                self.order.remove(&seq);
+                continue;
+            };
+            if self.now.saturating_sub(ev.opened_at) <= self.config.max_age_ms {
+                break;
+            }
+            self.stats.aged += 1;
+            self.close(key, seq, Close::Normal, out);
+        }
+    }
+
+    /// Forgets an event that turned out not to be an exec.
+    fn discard(&mut self, key: Key, seq: u64) {
+        self.open.remove(&key);
+        self.order.remove(&seq);
+        self.not_exec.insert(key);
+    }
+
+    /// Removes an event from the table and says what it was.
+    fn close(&mut self, key: Key, seq: u64, how: Close, out: &mut dyn FnMut(Assembled)) {
+        self.order.remove(&seq);
+        let Some(mut ev) = self.open.remove(&key) else {
+            return;
+        };
+        if !ev.exec_related() {
+            if !ev.has_syscall {
+                self.stats.abandoned += 1;
+            }
+            return;
+        }
+        self.closed.insert(key);
+        let id = self.event_id(key);
+        if ev.failed {
+            out(Assembled::Skipped {
+                id,
+                reason: SkipReason::FailedExec,
+            });
+            return;
+        }
+        match ev.argv.finish() {
+            Some(argv) => {
+                ev.paths.sort_by_key(|p| p.item.unwrap_or(u32::MAX));
+                out(Assembled::Exec(AuditExec {
+                    id,
+                    syscall: ev.syscall,
+                    argv,
+                    cwd: ev.cwd,
+                    paths: ev.paths,
+                    proctitle: ev.proctitle,
+                }));
+            }
+            None => out(Assembled::Skipped {
+                id,
+                reason: if how == Close::Evicted {
+                    SkipReason::Evicted
+                } else {
+                    SkipReason::DamagedArgv
+                },
+            }),
+        }
     }
 }
+
+#[cfg(test)]
+mod tests;

@@ -1,4 +1,11 @@
-//! PLACEHOLDER: to be implemented (line parser).
+//! Splitting one audit.log line into node, record type, event identity and body, without copying.
+//!
+//! Shape (audit-format.md point 1): `[node=NAME ]type=TYPE msg=audit(SEC.MSEC:SERIAL): BODY`, where
+//! BODY in the ENRICHED format is the raw fields, one 0x1D byte, then upper-case translations
+//! (point 12). Everything returned borrows from the line, so a line that is not needed costs no
+//! allocation.
+
+use memchr::{memchr, memchr2};
 
 /// Why a line could not be used. Counted and reported with its line number by the caller.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -16,3 +23,369 @@ impl std::fmt::Display for LineError {
 }
 
 impl std::error::Error for LineError {}
+
+impl LineError {
+    /// Builds an error whose detail quotes the start of the offending line, so a log reader can find it
+    /// without the whole (possibly 10 MB, possibly binary) line being copied.
+    pub(crate) fn new(kind: &'static str, line: &[u8]) -> LineError {
+        const SHOWN: usize = 80;
+        let shown = &line[..line.len().min(SHOWN)];
+        let mut detail = String::from_utf8_lossy(shown).escape_debug().to_string();
+        if line.len() > SHOWN {
+            detail.push_str("...");
+        }
+        LineError { kind, detail }
+    }
+}
+
+/// Kind of [`LineError`] for a line that does not start with `type=` (after an optional `node=`).
+pub const ERR_NO_TYPE: &str = "no type=";
+/// Kind of [`LineError`] for a line without `msg=audit(` after its type.
+pub const ERR_NO_MSG: &str = "no msg=audit(";
+/// Kind of [`LineError`] for a `msg=audit(...)` whose `SEC.MSEC:SERIAL` is not three numbers.
+pub const ERR_BAD_TIMESTAMP: &str = "bad timestamp";
+
+/// The ENRICHED separator (ASCII group separator) between raw fields and their translations.
+pub const ENRICHED_SEPARATOR: u8 = 0x1D;
+
+/// One audit record, borrowed from its line.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Line<'a> {
+    /// `node=` value, when auditd's `name_format` adds one.
+    pub node: Option<&'a [u8]>,
+    /// The record type (`SYSCALL`, `EXECVE`, ...).
+    pub record_type: &'a [u8],
+    /// Seconds of the event timestamp.
+    pub sec: u64,
+    /// Milliseconds of the event timestamp.
+    pub msec: u32,
+    /// Event serial.
+    pub serial: u64,
+    /// The raw fields, before the ENRICHED separator (leading spaces removed).
+    pub body: &'a [u8],
+    /// The ENRICHED translations after the 0x1D byte, when the line has them.
+    pub enriched: Option<&'a [u8]>,
+}
+
+impl<'a> Line<'a> {
+    /// Iterates the raw `key=value` fields of the body.
+    pub fn fields(&self) -> Fields<'a> {
+        Fields::new(self.body)
+    }
+
+    /// Iterates the ENRICHED `KEY=value` translations (empty when the line has none).
+    pub fn enriched_fields(&self) -> Fields<'a> {
+        Fields::new(self.enriched.unwrap_or(b""))
+    }
+
+    /// Event time in milliseconds since the epoch: the stream clock for event age.
+    pub fn millis(&self) -> u64 {
+        self.sec
+            .saturating_mul(1000)
+            .saturating_add(u64::from(self.msec))
+    }
+}
+
+fn trim_start(mut s: &[u8]) -> &[u8] {
+    while let Some((&b, rest)) = s.split_first() {
+        if b == b' ' || b == b'\t' {
+            s = rest;
+        } else {
+            break;
+        }
+    }
+    s
+}
+
+fn trim_end_newline(mut s: &[u8]) -> &[u8] {
+    while let Some((&b, rest)) = s.split_last() {
+        if b == b'\r' || b == b'\n' {
+            s = rest;
+        } else {
+            break;
+        }
+    }
+    s
+}
+
+/// Parses a decimal number of at most `max_digits` digits at the start of `s`; returns it and the rest.
+fn leading_number(s: &[u8], max_digits: usize) -> Option<(u64, &[u8])> {
+    let digits = s.iter().take_while(|b| b.is_ascii_digit()).count();
+    if digits == 0 || digits > max_digits {
+        return None;
+    }
+    let mut n: u64 = 0;
+    for &b in &s[..digits] {
+        n = n.checked_mul(10)?.checked_add(u64::from(b - b'0'))?;
+    }
+    Some((n, &s[digits..]))
+}
+
+/// Splits one line (with or without its trailing newline) into a [`Line`].
+///
+/// `Ok(None)` for a blank line: blank lines appear in hand-edited excerpts and are not errors.
+pub fn parse_line(line: &[u8]) -> Result<Option<Line<'_>>, LineError> {
+    let s = trim_start(trim_end_newline(line));
+    if s.is_empty() {
+        return Ok(None);
+    }
+    let mut s = s;
+    let mut node = None;
+    if let Some(after) = s.strip_prefix(b"node=") {
+        let end = memchr(b' ', after).ok_or_else(|| LineError::new(ERR_NO_TYPE, line))?;
+        node = Some(&after[..end]);
+        s = trim_start(&after[end..]);
+    }
+    let after_type = s
+        .strip_prefix(b"type=")
+        .ok_or_else(|| LineError::new(ERR_NO_TYPE, line))?;
+    let type_end = memchr(b' ', after_type).ok_or_else(|| LineError::new(ERR_NO_MSG, line))?;
+    let record_type = &after_type[..type_end];
+    if record_type.is_empty() {
+        return Err(LineError::new(ERR_NO_TYPE, line));
+    }
+    let s = trim_start(&after_type[type_end..]);
+    let ts = s
+        .strip_prefix(b"msg=audit(")
+        .ok_or_else(|| LineError::new(ERR_NO_MSG, line))?;
+    let bad_ts = || LineError::new(ERR_BAD_TIMESTAMP, line);
+    let (sec, rest) = leading_number(ts, 20).ok_or_else(bad_ts)?;
+    let rest = rest.strip_prefix(b".").ok_or_else(bad_ts)?;
+    let (msec, rest) = leading_number(rest, 3).ok_or_else(bad_ts)?;
+    let rest = rest.strip_prefix(b":").ok_or_else(bad_ts)?;
+    let (serial, rest) = leading_number(rest, 20).ok_or_else(bad_ts)?;
+    let rest = rest.strip_prefix(b")").ok_or_else(bad_ts)?;
+    // auditd writes "): "; DAEMON_* records write ") " without the colon.
+    let rest = rest.strip_prefix(b":").unwrap_or(rest);
+    let rest = trim_start(rest);
+    let (body, enriched) = match memchr(ENRICHED_SEPARATOR, rest) {
+        Some(i) => (&rest[..i], Some(&rest[i + 1..])),
+        None => (rest, None),
+    };
+    Ok(Some(Line {
+        node,
+        record_type,
+        sec,
+        // At most three digits, so it fits.
+        msec: msec as u32,
+        serial,
+        body,
+        enriched,
+    }))
+}
+
+/// Iterator over the `key=value` fields of a record body.
+///
+/// A value starting with `"` or `'` runs to its closing quote (quoted user-space values may hold
+/// spaces); the raw value keeps its quotes so [`super::value`] can tell text from hex. A token without
+/// `=` (free text in DAEMON_* records) is skipped.
+#[derive(Clone, Debug)]
+pub struct Fields<'a> {
+    rest: &'a [u8],
+}
+
+impl<'a> Fields<'a> {
+    /// Iterates the fields of `body`.
+    pub fn new(body: &'a [u8]) -> Fields<'a> {
+        Fields { rest: body }
+    }
+}
+
+impl<'a> Iterator for Fields<'a> {
+    type Item = (&'a [u8], &'a [u8]);
+
+    fn next(&mut self) -> Option<Self::Item> {
+        loop {
+            let s = trim_start(self.rest);
+            if s.is_empty() {
+                self.rest = s;
+                return None;
+            }
+            match memchr2(b'=', b' ', s) {
+                Some(i) if s[i] == b'=' => {
+                    let key = &s[..i];
+                    let v = &s[i + 1..];
+                    let quoted_end = match v.first() {
+                        Some(&q) if q == b'"' || q == b'\'' => {
+                            match memchr(q, &v[1..]) {
+                                Some(p) => p + 2,
+                                // Unterminated: the value runs to the end; decoding flags it.
+                                None => v.len(),
+                            }
+                        }
+                        _ => 0,
+                    };
+                    let end = match memchr(b' ', &v[quoted_end..]) {
+                        Some(p) => quoted_end + p,
+                        None => v.len(),
+                    };
+                    self.rest = &v[end..];
+                    return Some((key, &v[..end]));
+                }
+                Some(i) => self.rest = &s[i..],
+                None => {
+                    self.rest = b"";
+                    return None;
+                }
+            }
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn fields(body: &[u8]) -> Vec<(String, String)> {
+        Fields::new(body)
+            .map(|(k, v)| {
+                (
+                    String::from_utf8_lossy(k).into_owned(),
+                    String::from_utf8_lossy(v).into_owned(),
+                )
+            })
+            .collect()
+    }
+
+    #[test]
+    fn plain_line() {
+        let l = parse_line(
+            b"type=EXECVE msg=audit(1795802798.773:18556): argc=3 a0=\"/bin/true\" a1=CAFE a2=\"\"",
+        )
+        .unwrap()
+        .unwrap();
+        assert_eq!(l.node, None);
+        assert_eq!(l.record_type, b"EXECVE");
+        assert_eq!((l.sec, l.msec, l.serial), (1_795_802_798, 773, 18556));
+        assert_eq!(l.millis(), 1_795_802_798_773);
+        assert_eq!(l.enriched, None);
+        assert_eq!(
+            fields(l.body),
+            vec![
+                ("argc".into(), "3".into()),
+                ("a0".into(), "\"/bin/true\"".into()),
+                ("a1".into(), "CAFE".into()),
+                ("a2".into(), "\"\"".into()),
+            ]
+        );
+    }
+
+    #[test]
+    fn node_prefix_and_crlf() {
+        let l = parse_line(b"  node=work type=EOE msg=audit(1615114232.375:15558): \r\n")
+            .unwrap()
+            .unwrap();
+        assert_eq!(l.node, Some(&b"work"[..]));
+        assert_eq!(l.record_type, b"EOE");
+        assert_eq!(l.serial, 15558);
+        assert_eq!(l.body, b"");
+        assert_eq!(l.fields().count(), 0);
+    }
+
+    #[test]
+    fn enriched_split_at_first_separator() {
+        let l = parse_line(
+            b"type=SYSCALL msg=audit(1.002:3): arch=c000003e key=\"exec\"\x1dARCH=x86_64 UID=\"root\"\x1dX=1",
+        )
+        .unwrap()
+        .unwrap();
+        assert_eq!(l.body, b"arch=c000003e key=\"exec\"");
+        assert_eq!(l.enriched, Some(&b"ARCH=x86_64 UID=\"root\"\x1dX=1"[..]));
+        assert_eq!(
+            fields(l.enriched.unwrap()),
+            vec![
+                ("ARCH".into(), "x86_64".into()),
+                ("UID".into(), "\"root\"\x1dX=1".into()),
+            ]
+        );
+        assert_eq!(l.msec, 2);
+    }
+
+    #[test]
+    fn raw_without_separator() {
+        let l =
+            parse_line(b"type=PATH msg=audit(1.000:3): item=0 name=\"/bin/true\" nametype=NORMAL")
+                .unwrap()
+                .unwrap();
+        assert_eq!(l.enriched, None);
+        assert_eq!(l.enriched_fields().count(), 0);
+        assert_eq!(fields(l.body).len(), 3);
+    }
+
+    #[test]
+    fn daemon_record_without_colon_and_free_text() {
+        let l = parse_line(
+            b"type=DAEMON_CONFIG msg=audit(1490239800.477:34) config changed, auid=0 pid=1512 res=success",
+        )
+        .unwrap()
+        .unwrap();
+        assert_eq!(l.serial, 34);
+        assert_eq!(
+            fields(l.body),
+            vec![
+                ("auid".into(), "0".into()),
+                ("pid".into(), "1512".into()),
+                ("res".into(), "success".into()),
+            ]
+        );
+    }
+
+    #[test]
+    fn single_quoted_sub_body_is_one_value() {
+        let body = b"pid=1 msg='op=login exe=\"/usr/sbin/sshd\" hostname=? res=success' x=1";
+        let f = fields(body);
+        assert_eq!(f.len(), 3);
+        assert_eq!(
+            f[1].1,
+            "'op=login exe=\"/usr/sbin/sshd\" hostname=? res=success'"
+        );
+        assert_eq!(f[2], ("x".into(), "1".into()));
+    }
+
+    #[test]
+    fn quoted_with_spaces_junk_and_unterminated() {
+        assert_eq!(
+            fields(b"a=\"x y\" b=\"q\"junk c=\"open"),
+            vec![
+                ("a".into(), "\"x y\"".into()),
+                ("b".into(), "\"q\"junk".into()),
+                ("c".into(), "\"open".into()),
+            ]
+        );
+        assert_eq!(
+            fields(b"mac= pfs=x"),
+            vec![("mac".into(), "".into()), ("pfs".into(), "x".into())]
+        );
+        assert_eq!(fields(b"=x lone"), vec![("".into(), "x".into())]);
+    }
+
+    #[test]
+    fn blank_lines_are_skipped() {
+        assert_eq!(parse_line(b""), Ok(None));
+        assert_eq!(parse_line(b"   \r"), Ok(None));
+        assert_eq!(parse_line(b"\n"), Ok(None));
+    }
+
+    #[test]
+    fn malformed_lines() {
+        let kind = |l: &[u8]| parse_line(l).unwrap_err().kind;
+        assert_eq!(kind(b"# a comment"), ERR_NO_TYPE);
+        assert_eq!(kind(b"node=x"), ERR_NO_TYPE);
+        assert_eq!(kind(b"type=UNKNOWN[1329] msg=?"), ERR_NO_MSG);
+        assert_eq!(kind(b"type=SYSCALL"), ERR_NO_MSG);
+        assert_eq!(kind(b"type=SYSCALL msg=audit(1.2)"), ERR_BAD_TIMESTAMP);
+        assert_eq!(
+            kind(b"type=SYSCALL msg=audit(1.2345:6): x=1"),
+            ERR_BAD_TIMESTAMP
+        );
+        assert_eq!(
+            kind(b"type=SYSCALL msg=audit(99999999999999999999999.1:6): "),
+            ERR_BAD_TIMESTAMP
+        );
+        assert_eq!(kind(b"type=SYSCALL msg=audit(1.1:6: x"), ERR_BAD_TIMESTAMP);
+        assert_eq!(kind(b"\x00\xff\xfe"), ERR_NO_TYPE);
+        let long = vec![b'x'; 1000];
+        let e = parse_line(&long).unwrap_err();
+        assert!(e.detail.len() < 100);
+    }
+}

@@ -1,1 +1,271 @@
-//! PLACEHOLDER: to be implemented (value decoding).
+//! Decoding audit field values exactly as the kernel and auditd encode them.
+//!
+//! The encoding of an "encoded" field (EXECVE args, `comm`, `exe`, `cwd`, PATH `name`, PROCTITLE,
+//! `key`) is decided by its first character only (audit-format.md point 6): `"text"` is verbatim text,
+//! `(null)` means absent, anything else is hex of the raw bytes. The look of a value is never used to
+//! guess: `"CAFE"` is four letters, `CAFE` is two bytes.
+//!
+//! Plain fields (numbers, `tty=pts1`, `arch=c000003e`, `subj=...`) are not encoded; some forwarders
+//! quote every value (`success="yes"`), so [`unquote`] and the number parsers accept both forms.
+
+use std::borrow::Cow;
+
+/// Why an encoded value could not be decoded. The event carrying it cannot be trusted.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum ValueError {
+    /// A hex value with an odd number of digits: a byte is cut in half.
+    OddHex,
+    /// A character outside `0-9A-Fa-f` in a hex value.
+    NotHex,
+    /// A quoted value without its closing quote (a cut line).
+    Unterminated,
+    /// Bytes after the closing quote: not something auditd writes.
+    JunkAfterQuote,
+    /// An unquoted empty value: auditd writes an empty string as `""`, so this is not a value.
+    Empty,
+}
+
+impl ValueError {
+    /// A short, stable name for counters and logs.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            ValueError::OddHex => "odd-length hex",
+            ValueError::NotHex => "non-hex character",
+            ValueError::Unterminated => "unterminated quote",
+            ValueError::JunkAfterQuote => "bytes after closing quote",
+            ValueError::Empty => "empty unquoted value",
+        }
+    }
+}
+
+impl std::fmt::Display for ValueError {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+impl std::error::Error for ValueError {}
+
+/// An encoded value, classified by its first character but not yet decoded, so callers that only
+/// join pieces (split EXECVE arguments) can do so before decoding.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Encoded<'a> {
+    /// Verbatim text, quotes removed.
+    Text(&'a [u8]),
+    /// Hex digits, not yet checked.
+    Hex(&'a [u8]),
+    /// `(null)`: the kernel had nothing to log.
+    Null,
+}
+
+/// Classifies a raw encoded value (as found after `key=`) by its first character.
+///
+/// Only the shape is checked here (closing quote present, nothing after it, not empty); hex digits
+/// are checked when decoding, so joining split pieces first stays possible.
+pub fn classify(raw: &[u8]) -> Result<Encoded<'_>, ValueError> {
+    match raw.first() {
+        None => Err(ValueError::Empty),
+        Some(b'"') => {
+            let rest = &raw[1..];
+            match memchr::memchr(b'"', rest) {
+                None => Err(ValueError::Unterminated),
+                Some(end) if end + 1 == rest.len() => Ok(Encoded::Text(&rest[..end])),
+                Some(_) => Err(ValueError::JunkAfterQuote),
+            }
+        }
+        _ if raw == b"(null)" => Ok(Encoded::Null),
+        _ => Ok(Encoded::Hex(raw)),
+    }
+}
+
+/// Decodes an encoded value; `Ok(None)` for `(null)`.
+///
+/// Text is borrowed from the line; only hex needs a new buffer.
+pub fn decode(raw: &[u8]) -> Result<Option<Cow<'_, [u8]>>, ValueError> {
+    match classify(raw)? {
+        Encoded::Null => Ok(None),
+        Encoded::Text(t) => Ok(Some(Cow::Borrowed(t))),
+        Encoded::Hex(h) => {
+            let mut out = Vec::with_capacity(h.len() / 2);
+            decode_hex_into(h, &mut out)?;
+            Ok(Some(Cow::Owned(out)))
+        }
+    }
+}
+
+/// Decodes an encoded value into an owned buffer; `Ok(None)` for `(null)`.
+pub fn decode_owned(raw: &[u8]) -> Result<Option<Vec<u8>>, ValueError> {
+    decode(raw).map(|v| v.map(Cow::into_owned))
+}
+
+/// Appends the bytes spelled by `hex` (upper- or lower-case digits) to `out`.
+///
+/// On error `out` may hold a partial result; callers drop it.
+pub fn decode_hex_into(hex: &[u8], out: &mut Vec<u8>) -> Result<(), ValueError> {
+    if hex.is_empty() {
+        return Err(ValueError::Empty);
+    }
+    if hex.len() % 2 != 0 {
+        return Err(ValueError::OddHex);
+    }
+    out.reserve(hex.len() / 2);
+    for pair in hex.chunks_exact(2) {
+        let hi = HEX[usize::from(pair[0])];
+        let lo = HEX[usize::from(pair[1])];
+        if (hi | lo) & 0xF0 != 0 {
+            return Err(ValueError::NotHex);
+        }
+        out.push((hi << 4) | lo);
+    }
+    Ok(())
+}
+
+/// Digit value of each byte, or 0xFF for a non-hex byte: one table lookup per digit, since hex
+/// decoding is most of the work on logs with long arguments.
+const HEX: [u8; 256] = {
+    let mut t = [0xFFu8; 256];
+    let mut i = 0;
+    while i < 10 {
+        t[b'0' as usize + i] = i as u8;
+        i += 1;
+    }
+    let mut i = 0;
+    while i < 6 {
+        t[b'A' as usize + i] = 10 + i as u8;
+        t[b'a' as usize + i] = 10 + i as u8;
+        i += 1;
+    }
+    t
+};
+
+/// The text of a plain (not encoded) value: surrounding double quotes removed when both are there.
+///
+/// Quoting forwarders write `tty="(none)"` where auditd writes `tty=(none)`; both mean the same.
+pub fn unquote(raw: &[u8]) -> &[u8] {
+    if raw.len() >= 2 && raw[0] == b'"' && raw[raw.len() - 1] == b'"' {
+        &raw[1..raw.len() - 1]
+    } else {
+        raw
+    }
+}
+
+/// A decimal `u64`, quoted or not; `None` on anything else (including overflow), never a guess.
+pub fn parse_u64(raw: &[u8]) -> Option<u64> {
+    let digits = unquote(raw);
+    if digits.is_empty() || digits.len() > 20 {
+        return None;
+    }
+    let mut n: u64 = 0;
+    for &b in digits {
+        if !b.is_ascii_digit() {
+            return None;
+        }
+        n = n.checked_mul(10)?.checked_add(u64::from(b - b'0'))?;
+    }
+    Some(n)
+}
+
+/// A decimal `u32`, quoted or not; `None` on anything else (including overflow).
+pub fn parse_u32(raw: &[u8]) -> Option<u32> {
+    parse_u64(raw).and_then(|n| u32::try_from(n).ok())
+}
+
+/// A decimal `i64` with an optional leading `-` (syscall `exit=-2`), quoted or not.
+pub fn parse_i64(raw: &[u8]) -> Option<i64> {
+    let text = unquote(raw);
+    match text.split_first() {
+        Some((b'-', rest)) => {
+            let n = parse_u64(rest)?;
+            if n == 1u64 << 63 {
+                Some(i64::MIN)
+            } else {
+                i64::try_from(n).ok().map(|v| -v)
+            }
+        }
+        _ => parse_u64(text).and_then(|n| i64::try_from(n).ok()),
+    }
+}
+
+/// A plain value as an owned string (lossy for invalid UTF-8), quotes removed.
+pub fn plain_string(raw: &[u8]) -> String {
+    String::from_utf8_lossy(unquote(raw)).into_owned()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn quoted_is_verbatim_text() {
+        assert_eq!(
+            decode(b"\"/bin/true\"").unwrap().unwrap().as_ref(),
+            b"/bin/true"
+        );
+        assert_eq!(decode(b"\"it's\"").unwrap().unwrap().as_ref(), b"it's");
+        assert_eq!(decode(b"\"\"").unwrap().unwrap().as_ref(), b"");
+    }
+
+    #[test]
+    fn quoted_cafe_is_text_and_unquoted_cafe_is_bytes() {
+        assert_eq!(decode(b"\"CAFE\"").unwrap().unwrap().as_ref(), b"CAFE");
+        assert_eq!(decode(b"CAFE").unwrap().unwrap().as_ref(), &[0xCA, 0xFE]);
+    }
+
+    #[test]
+    fn hex_upper_and_lower() {
+        assert_eq!(
+            decode(b"68656C6C6F20776F726C64").unwrap().unwrap().as_ref(),
+            b"hello world"
+        );
+        assert_eq!(
+            decode(b"636166c3a9").unwrap().unwrap().as_ref(),
+            "café".as_bytes()
+        );
+        assert_eq!(
+            decode(b"FFFE80").unwrap().unwrap().as_ref(),
+            &[0xFF, 0xFE, 0x80]
+        );
+    }
+
+    #[test]
+    fn null_is_absent() {
+        assert_eq!(decode(b"(null)").unwrap(), None);
+        assert_eq!(classify(b"(null)").unwrap(), Encoded::Null);
+        // A quoted "(null)" is the text, not the marker.
+        assert_eq!(decode(b"\"(null)\"").unwrap().unwrap().as_ref(), b"(null)");
+    }
+
+    #[test]
+    fn bad_values_are_errors() {
+        assert_eq!(decode(b"ABC"), Err(ValueError::OddHex));
+        assert_eq!(decode(b"ZZ"), Err(ValueError::NotHex));
+        assert_eq!(decode(b"pts1"), Err(ValueError::NotHex));
+        assert_eq!(decode(b"\"abc"), Err(ValueError::Unterminated));
+        assert_eq!(decode(b"\"abc\"x"), Err(ValueError::JunkAfterQuote));
+        assert_eq!(decode(b""), Err(ValueError::Empty));
+        assert_eq!(decode(b"\""), Err(ValueError::Unterminated));
+    }
+
+    #[test]
+    fn numbers_plain_and_quoted() {
+        assert_eq!(parse_u32(b"4294967295"), Some(4_294_967_295));
+        assert_eq!(parse_u32(b"4294967296"), None);
+        assert_eq!(parse_u32(b"\"0\""), Some(0));
+        assert_eq!(parse_u64(b"99999999999999999999999"), None);
+        assert_eq!(parse_u64(b""), None);
+        assert_eq!(parse_u64(b"12a"), None);
+        assert_eq!(parse_i64(b"-2"), Some(-2));
+        assert_eq!(parse_i64(b"\"-7\""), Some(-7));
+        assert_eq!(parse_i64(b"-9223372036854775808"), Some(i64::MIN));
+        assert_eq!(parse_i64(b"-"), None);
+        assert_eq!(parse_i64(b"0"), Some(0));
+    }
+
+    #[test]
+    fn unquote_plain() {
+        assert_eq!(unquote(b"\"(none)\""), b"(none)");
+        assert_eq!(unquote(b"(none)"), b"(none)");
+        assert_eq!(unquote(b"\""), b"\"");
+        assert_eq!(plain_string(b"\"yes\""), "yes");
+    }
+}
