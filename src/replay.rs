@@ -220,7 +220,7 @@ impl Run<'_> {
     fn assembled(&mut self, item: Assembled, normalizer: &mut Normalizer, input: &str) {
         match item {
             Assembled::Exec(exec) => {
-                let event = normalizer.from_audit(exec);
+                let event = normalizer.from_audit(*exec);
                 self.exec_event(&event);
             }
             Assembled::Skipped {

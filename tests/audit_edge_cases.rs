@@ -164,7 +164,7 @@ fn split(out: Vec<Assembled>) -> (BTreeMap<u64, AuditExec>, BTreeMap<u64, SkipRe
             Assembled::Exec(e) => {
                 let serial = e.id.serial;
                 assert!(!skips.contains_key(&serial));
-                assert!(execs.insert(serial, e).is_none(), "serial {serial} twice");
+                assert!(execs.insert(serial, *e).is_none(), "serial {serial} twice");
             }
             Assembled::Skipped { id, reason } => {
                 assert!(!execs.contains_key(&id.serial));

@@ -43,7 +43,7 @@ fn run(data: &[u8]) -> Run {
     let mut skipped = 0;
     for item in out {
         match item {
-            Assembled::Exec(e) => execs.push(e),
+            Assembled::Exec(e) => execs.push(*e),
             Assembled::Skipped { .. } => skipped += 1,
         }
     }

@@ -369,7 +369,7 @@ fn rules_check_validates_every_file_of_a_folder() {
     std::fs::write(dir.join("zzz-broken.toml"), "[rule]\nname = \"Seq\"\nrule_id = \"s\"\ntype = \"eql\"\nseverity = \"low\"\nrisk_score = 1\nquery = \"sequence [process where true] [process where true]\"\n").unwrap();
     let out = run(&["rules", "check", dir.to_str().unwrap()], None);
     assert_eq!(out.status.code(), Some(1));
-    let stdout = String::from_utf8(out.stdout).unwrap();
+    let stdout = String::from_utf8(out.stdout.clone()).unwrap();
     assert_eq!(
         stdout.lines().filter(|l| l.starts_with("ok ")).count(),
         198,

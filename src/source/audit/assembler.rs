@@ -638,14 +638,14 @@ impl Assembler {
         match ev.argv.finish() {
             Some(argv) => {
                 ev.paths.sort_by_key(|p| p.item.unwrap_or(u32::MAX));
-                out(Assembled::Exec(AuditExec {
+                out(Assembled::Exec(Box::new(AuditExec {
                     id,
                     syscall: ev.syscall,
                     argv,
                     cwd: ev.cwd,
                     paths: ev.paths,
                     proctitle: ev.proctitle,
-                }));
+                })));
             }
             None => out(Assembled::Skipped {
                 id,

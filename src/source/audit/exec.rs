@@ -159,8 +159,8 @@ impl SkipReason {
 /// What closing an audit event gives.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub enum Assembled {
-    /// A successful exec.
-    Exec(AuditExec),
+    /// A successful exec (boxed: it is large, and the skipped variant is small and frequent).
+    Exec(Box<AuditExec>),
     /// An exec-related event that gave no exec, and why.
     Skipped {
         /// The event.
