@@ -158,10 +158,7 @@ impl Follower {
         let mut total = self.drain(each, notice)?;
         // Rotation or truncation is checked after reaching the end, so nothing written to the old file
         // before the rename is missed.
-        loop {
-            let Some(open) = self.current.as_ref() else {
-                break;
-            };
+        while let Some(open) = self.current.as_ref() {
             let (open_id, open_offset) = (open.id, open.offset);
             let on_disk = match std::fs::metadata(&self.path) {
                 Ok(m) => Some(m),
