@@ -210,10 +210,7 @@ impl Lexer {
     fn ident(&mut self) -> Tok {
         let mut name = String::new();
         while let Some(c) = self.peek(0) {
-            if is_ident_char(c) {
-                name.push(c);
-                self.bump();
-            } else if c == '.' && self.peek(1).is_some_and(is_ident_start) {
+            if is_ident_char(c) || (c == '.' && self.peek(1).is_some_and(is_ident_start)) {
                 name.push(c);
                 self.bump();
             } else {

@@ -27,7 +27,7 @@ enum Kind {
     /// `*abc`
     Suffix(Box<str>),
     /// `*abc*`; the finder is only used when matching case-sensitively.
-    Contains(Box<str>, Finder<'static>),
+    Contains(Box<str>, Box<Finder<'static>>),
     /// `a*b*c` with no `?`: the value starts with `first`, ends with `last`, and holds each of
     /// `middle` in order between them.
     Segments {
@@ -141,7 +141,7 @@ fn classify(pattern: &str) -> Kind {
         (true, 0, false) => Kind::Suffix(last.into()),
         (true, 1, true) => {
             let needle = middle[0].clone();
-            let finder = Finder::new(needle.as_bytes()).into_owned();
+            let finder = Box::new(Finder::new(needle.as_bytes()).into_owned());
             Kind::Contains(needle, finder)
         }
         _ => Kind::Segments {
