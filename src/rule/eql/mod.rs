@@ -244,6 +244,12 @@ mod tests {
     }
 
     #[test]
+    fn query_can_be_shared_across_threads() {
+        fn assert_send_sync<T: Send + Sync>() {}
+        assert_send_sync::<Query>();
+    }
+
+    #[test]
     fn hostile_input_never_panics() {
         for s in [
             "",
