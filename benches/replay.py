@@ -1,8 +1,8 @@
 #!/usr/bin/env python3
 """Replay throughput of execwatch, side by side with ausearch on the same file, in one run.
 
-Builds a 1,000,000-line audit log from real records with the shared audit-gen.py (the shared edge-case
-corpus and the recorded seed-rule fixtures), then measures the CPU time (user + system, from the
+Builds a 1,000,000-line audit log from real records with the shared audit-gen.py (a real admin workload
+recorded with auditd, benches/workload.log, and the recorded seed-rule fixtures), then measures the CPU time (user + system, from the
 kernel's rusage of each child) of:
 
   execwatch replay FILE                      (the built-in seed rule)
@@ -54,15 +54,16 @@ def main():
     ap.add_argument("--records", type=int, default=1_000_000)
     ap.add_argument("--runs", type=int, default=3)
     ap.add_argument("--work", default=os.path.join(ROOT, "target", "bench"))
+    ap.add_argument("--sources", nargs="+", help="real audit logs to build the log from", default=[
+        os.path.join(ROOT, "benches", "workload.log"),
+        os.path.join(ROOT, "tests", "fixtures", "audit", "seed-rule.log")])
     args = ap.parse_args()
 
     os.makedirs(args.work, exist_ok=True)
-    log = os.path.join(args.work, f"audit-{args.records}.log")
+    log = os.path.join(args.work, f"audit-{args.records}-{len(args.sources)}.log")
     if not os.path.exists(log):
-        sources = [os.path.join(args.shared, "corpus", "audit", "edge-cases.log"),
-                   os.path.join(ROOT, "tests", "fixtures", "audit", "seed-rule.log")]
         subprocess.run([sys.executable, os.path.join(args.shared, "tools", "audit-gen.py"), "-o", log,
-                        "--records", str(args.records), "--pid-shift", "100000"] + sources, check=True)
+                        "--records", str(args.records), "--pid-shift", "100000"] + args.sources, check=True)
     lines = sum(1 for _ in open(log, "rb"))
     rules = os.path.join(args.work, "rules-198")
     n_rules = write_rules(os.path.join(args.shared, "corpus", "rules", "elastic-linux-process-rules.ndjson"), rules)

@@ -249,7 +249,7 @@ fn syscall_fields() {
     assert_eq!(sc.key.as_deref(), Some(&b"research_execveat"[..]));
     assert_eq!(sc.comm.as_deref(), Some(&b"memfd:evil"[..]));
     assert_eq!(sc.exe.as_deref(), Some(&b"/memfd:evil (deleted)"[..]));
-    assert_eq!(sc.names.syscall.as_deref(), Some("execveat"));
+    assert_eq!(sc.names.get("SYSCALL"), Some("execveat"));
     // Its parent python (18641) is a plain execve.
     assert_eq!(execs[&18641].syscall.as_ref().unwrap().syscall, Some(59));
 
@@ -258,11 +258,11 @@ fn syscall_fields() {
     assert_eq!(sc.success, Some(true));
     assert_eq!(sc.exit, Some(0));
     assert_eq!(sc.uid, Some(0));
-    assert_eq!(sc.names.uid.as_deref(), Some("root"));
-    assert_eq!(sc.names.auid.as_deref(), Some("unset"));
-    assert_eq!(sc.names.egid.as_deref(), Some("root"));
-    assert_eq!(sc.names.arch.as_deref(), Some("x86_64"));
-    assert_eq!(sc.names.syscall.as_deref(), Some("execve"));
+    assert_eq!(sc.names.get("UID"), Some("root"));
+    assert_eq!(sc.names.get("AUID"), Some("unset"));
+    assert_eq!(sc.names.get("EGID"), Some("root"));
+    assert_eq!(sc.names.get("ARCH"), Some("x86_64"));
+    assert_eq!(sc.names.get("SYSCALL"), Some("execve"));
     assert_eq!(sc.arch.as_deref(), Some("c000003e"));
 
     // `#!` script: three PATH records in item order; stale PROCTITLE kept as is, not used for argv.

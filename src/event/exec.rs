@@ -81,7 +81,7 @@ pub struct ProcessImage {
     /// `process.command_line`: args joined by single spaces.
     pub command_line: String,
     /// `process.start`: when this image started (the exec time).
-    pub start: String,
+    pub start: Arc<str>,
 }
 
 impl ProcessImage {
@@ -110,6 +110,9 @@ pub fn file_name(path: &str) -> &str {
 pub struct Identity {
     /// `*.id`
     pub id: String,
+    /// The same id as a number, for lookups.
+    #[serde(skip)]
+    pub id_number: u32,
     /// `*.name`
     #[serde(skip_serializing_if = "Option::is_none")]
     pub name: Option<String>,
@@ -119,17 +122,17 @@ pub struct Identity {
 #[derive(Clone, Debug, Default, PartialEq, Eq)]
 pub struct Credentials {
     /// Effective user (`process.user`, and the top-level `user`).
-    pub user: Option<Identity>,
+    pub user: Option<Arc<Identity>>,
     /// Effective group (`process.group`, and the top-level `group`).
-    pub group: Option<Identity>,
+    pub group: Option<Arc<Identity>>,
     /// Real user.
-    pub real_user: Option<Identity>,
+    pub real_user: Option<Arc<Identity>>,
     /// Real group.
-    pub real_group: Option<Identity>,
+    pub real_group: Option<Arc<Identity>>,
     /// Saved user.
-    pub saved_user: Option<Identity>,
+    pub saved_user: Option<Arc<Identity>>,
     /// Saved group.
-    pub saved_group: Option<Identity>,
+    pub saved_group: Option<Arc<Identity>>,
 }
 
 /// `auditd.*`: context only auditd gives, for investigation.
@@ -170,9 +173,9 @@ pub struct AuditdContext {
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct ExecEvent {
     /// `@timestamp`: when the exec happened.
-    pub timestamp: String,
+    pub timestamp: Arc<str>,
     /// `event.ingested`: when the agent read it.
-    pub ingested: String,
+    pub ingested: Arc<str>,
     /// `event.provider`.
     pub provider: Provider,
     /// `host.*`, shared by every event.
@@ -217,16 +220,18 @@ pub fn fnv1a64(parts: &[&[u8]]) -> u64 {
 
 /// `process.entity_id` for the image started at `start_ms` by `pid` on `host_id`.
 pub fn entity_id(host_id: Option<&str>, pid: Option<u32>, start_ms: u64) -> String {
-    let pid = pid.unwrap_or(0).to_string();
-    let start = start_ms.to_string();
-    format!(
-        "{:016x}",
-        fnv1a64(&[
-            host_id.unwrap_or_default().as_bytes(),
-            pid.as_bytes(),
-            start.as_bytes()
-        ])
-    )
+    let hash = fnv1a64(&[
+        host_id.unwrap_or_default().as_bytes(),
+        &pid.unwrap_or(0).to_le_bytes(),
+        &start_ms.to_le_bytes(),
+    ]);
+    let mut id = String::with_capacity(16);
+    for shift in (0..16).rev() {
+        id.push(char::from(
+            b"0123456789abcdef"[((hash >> (shift * 4)) & 0xf) as usize],
+        ));
+    }
+    id
 }
 
 fn opt_str(s: &Option<String>) -> Values<'_> {
@@ -243,17 +248,20 @@ fn opt_int(n: Option<impl Into<i64>>) -> Values<'static> {
     }
 }
 
-fn id_of(i: &Option<Identity>) -> Values<'_> {
+fn id_of(i: &Option<Arc<Identity>>) -> Values<'_> {
     match i {
         Some(i) => Values::One(Scalar::Str(&i.id)),
         None => Values::Missing,
     }
 }
 
-fn name_of(i: &Option<Identity>) -> Values<'_> {
+fn name_of(i: &Option<Arc<Identity>>) -> Values<'_> {
     match i {
-        Some(Identity { name: Some(n), .. }) => Values::One(Scalar::Str(n)),
-        _ => Values::Missing,
+        Some(i) => match &i.name {
+            Some(n) => Values::One(Scalar::Str(n)),
+            None => Values::Missing,
+        },
+        None => Values::Missing,
     }
 }
 
@@ -506,16 +514,16 @@ impl Serialize for ExecEvent {
                 working_directory: self.working_directory.as_deref(),
                 title: self.title.as_deref(),
                 interactive: self.interactive,
-                user: c.user.as_ref(),
-                group: c.group.as_ref(),
-                real_user: c.real_user.as_ref(),
-                real_group: c.real_group.as_ref(),
-                saved_user: c.saved_user.as_ref(),
-                saved_group: c.saved_group.as_ref(),
+                user: c.user.as_deref(),
+                group: c.group.as_deref(),
+                real_user: c.real_user.as_deref(),
+                real_group: c.real_group.as_deref(),
+                saved_user: c.saved_user.as_deref(),
+                saved_group: c.saved_group.as_deref(),
                 parent,
             },
-            user: c.user.as_ref(),
-            group: c.group.as_ref(),
+            user: c.user.as_deref(),
+            group: c.group.as_deref(),
             auditd: self.auditd.as_ref(),
             agent: &self.agent,
             ecs: EcsFields {
@@ -566,10 +574,11 @@ pub(crate) mod tests {
         };
         parent.derive_names();
         let root = || {
-            Some(Identity {
+            Some(Arc::new(Identity {
                 id: "0".into(),
+                id_number: 0,
                 name: Some("root".into()),
-            })
+            }))
         };
         ExecEvent {
             timestamp: "2026-11-27T18:06:38.773Z".into(),

@@ -8,12 +8,12 @@ use std::sync::Arc;
 
 use crate::event::bytes::{escape_bytes, escape_owned};
 use crate::event::exec::{
-    entity_id, Agent, AuditdContext, Credentials, ExecEvent, Identity, ProcessImage, Provider,
+    entity_id, Agent, AuditdContext, Credentials, ExecEvent, ProcessImage, Provider,
 };
 use crate::event::host::Host;
 use crate::event::process_table::ProcessTable;
-use crate::event::time::Millis;
-use crate::event::users::NameCache;
+use crate::event::time::{Millis, TimestampCache};
+use crate::event::users::{IdKind, IdentityCache};
 use crate::source::audit::{AuditExec, SyscallRecord};
 
 /// The audit value meaning "not set" for auid and session ids.
@@ -24,7 +24,9 @@ const UNSET: u32 = u32::MAX;
 pub struct Normalizer {
     host: Arc<Host>,
     agent: Arc<Agent>,
-    names: NameCache,
+    ids: IdentityCache,
+    times: TimestampCache,
+    ingest_times: TimestampCache,
     table: ProcessTable,
 }
 
@@ -35,7 +37,9 @@ impl Normalizer {
         Normalizer {
             host,
             agent,
-            names: NameCache::new(),
+            ids: IdentityCache::new(),
+            times: TimestampCache::new(),
+            ingest_times: TimestampCache::new(),
             table: ProcessTable::default(),
         }
     }
@@ -48,7 +52,7 @@ impl Normalizer {
     /// Builds the event for `exec`, and records the new image in the process table.
     pub fn from_audit(&mut self, mut exec: AuditExec) -> ExecEvent {
         let when = Millis(exec.id.millis());
-        let timestamp = when.to_rfc3339();
+        let timestamp = self.times.format(when);
         let sc = exec.syscall.as_ref();
         let pid = sc.and_then(|s| s.pid);
         let mut image = ProcessImage {
@@ -72,7 +76,7 @@ impl Normalizer {
         let tty = sc.and_then(|s| s.tty.clone()).filter(|t| t != "(none)");
         ExecEvent {
             timestamp,
-            ingested: Millis::now().to_rfc3339(),
+            ingested: self.ingest_times.format(Millis::now()),
             provider: Provider::Auditd,
             host: Arc::clone(&self.host),
             agent: Arc::clone(&self.agent),
@@ -90,52 +94,51 @@ impl Normalizer {
     }
 
     fn credentials(&mut self, s: &SyscallRecord) -> Credentials {
-        let n = &s.names;
-        Credentials {
-            user: self.user(s.euid, &n.euid),
-            group: self.group(s.egid, &n.egid),
-            real_user: self.user(s.uid, &n.uid),
-            real_group: self.group(s.gid, &n.gid),
-            saved_user: self.user(s.suid, &n.suid),
-            saved_group: self.group(s.sgid, &n.sgid),
+        // One pass over the ENRICHED text for the six names.
+        let mut names: [Option<&str>; 6] = [None; 6];
+        for (key, value) in s.names.pairs() {
+            let slot = match key {
+                "EUID" => 0,
+                "EGID" => 1,
+                "UID" => 2,
+                "GID" => 3,
+                "SUID" => 4,
+                "SGID" => 5,
+                _ => continue,
+            };
+            names[slot] = Some(value);
         }
-    }
-
-    fn user(&mut self, id: Option<u32>, enriched: &Option<String>) -> Option<Identity> {
-        let id = id?;
-        let name = usable_name(enriched).or_else(|| self.names.user(id).map(str::to_string));
-        Some(Identity {
-            id: id.to_string(),
-            name,
-        })
-    }
-
-    fn group(&mut self, id: Option<u32>, enriched: &Option<String>) -> Option<Identity> {
-        let id = id?;
-        let name = usable_name(enriched).or_else(|| self.names.group(id).map(str::to_string));
-        Some(Identity {
-            id: id.to_string(),
-            name,
-        })
+        let mut id =
+            |kind, id: Option<u32>, slot: usize| Some(self.ids.get(kind, id?, names[slot]));
+        Credentials {
+            user: id(IdKind::User, s.euid, 0),
+            group: id(IdKind::Group, s.egid, 1),
+            real_user: id(IdKind::User, s.uid, 2),
+            real_group: id(IdKind::Group, s.gid, 3),
+            saved_user: id(IdKind::User, s.suid, 4),
+            saved_group: id(IdKind::Group, s.sgid, 5),
+        }
     }
 
     fn auditd_context(&mut self, exec: &AuditExec, tty: Option<String>) -> AuditdContext {
         let sc = exec.syscall.as_ref();
         let auid = sc.and_then(|s| s.auid).filter(|&a| a != UNSET);
-        let auid_name = match auid {
-            Some(a) => sc
-                .and_then(|s| usable_name(&s.names.auid))
-                .or_else(|| self.names.user(a).map(str::to_string)),
-            None => None,
+        let auid_name = match (auid, sc) {
+            (Some(a), Some(s)) => self
+                .ids
+                .get(IdKind::User, a, s.names.get("AUID"))
+                .name
+                .clone(),
+            _ => None,
         };
         let arch = sc.and_then(|s| {
             s.names
-                .arch
-                .clone()
+                .get("ARCH")
+                .map(str::to_string)
                 .or_else(|| s.arch.as_deref().and_then(arch_name).map(Into::into))
         });
         let syscall = sc.and_then(|s| {
-            s.names.syscall.clone().or_else(|| {
+            s.names.get("SYSCALL").map(str::to_string).or_else(|| {
                 let number = s.syscall?;
                 Some(
                     syscall_name(s.arch.as_deref(), number)
@@ -161,13 +164,6 @@ impl Normalizer {
             subj: sc.and_then(|s| s.subj.clone()),
         }
     }
-}
-
-/// An ENRICHED name, unless auditd could not resolve it (it then writes `unknown(N)` or `unset`).
-fn usable_name(name: &Option<String>) -> Option<String> {
-    name.as_deref()
-        .filter(|n| !n.is_empty() && *n != "unset" && !n.starts_with("unknown("))
-        .map(str::to_string)
 }
 
 /// The name of an audit arch (`arch=` is the kernel's AUDIT_ARCH_* constant, in hex).
@@ -236,10 +232,7 @@ mod tests {
                 comm: Some(b"python3".to_vec()),
                 exe: Some(exe.to_vec()),
                 key: Some(b"exec".to_vec()),
-                names: EnrichedNames {
-                    uid: Some("root".into()),
-                    ..EnrichedNames::default()
-                },
+                names: EnrichedNames::new(b"ARCH=x86_64 UID=\"root\" EUID=\"unknown(0)\""),
                 ..SyscallRecord::default()
             }),
             argv: argv.iter().map(|a| a.to_vec()).collect(),
@@ -266,7 +259,7 @@ mod tests {
             b"/usr/bin/python3.11",
             &[b"python3", b"-m", b"http.server"],
         ));
-        assert_eq!(e.timestamp, "2026-11-27T18:06:38.773Z");
+        assert_eq!(&*e.timestamp, "2026-11-27T18:06:38.773Z");
         assert_eq!(e.process.name.as_deref(), Some("python3.11"));
         assert_eq!(e.process.command_line, "python3 -m http.server");
         assert_eq!(e.process.pid, Some(100));

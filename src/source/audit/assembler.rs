@@ -18,7 +18,9 @@ mod argv;
 use std::collections::{BTreeMap, HashMap, VecDeque};
 use std::hash::{BuildHasherDefault, Hasher};
 
-use super::exec::{Assembled, AuditExec, EventId, PathRecord, SkipReason, SyscallRecord};
+use super::exec::{
+    Assembled, AuditExec, EnrichedNames, EventId, PathRecord, SkipReason, SyscallRecord,
+};
 use super::line::{parse_line, Line, LineError};
 use super::value::{self, plain_string, unquote};
 use argv::Argv;
@@ -266,8 +268,7 @@ fn parse_syscall(line: &Line<'_>, bad_values: &mut u64) -> SyscallRecord {
             b"ses" => rec.ses = value::parse_u32(v),
             b"tty" => {
                 let t = unquote(v);
-                rec.tty = (t != b"(none)" && !t.is_empty())
-                    .then(|| String::from_utf8_lossy(t).into_owned());
+                rec.tty = (t != b"(none)" && !t.is_empty()).then(|| value::utf8_string(t));
             }
             b"comm" => rec.comm = encoded(v),
             b"exe" => rec.exe = encoded(v),
@@ -276,24 +277,7 @@ fn parse_syscall(line: &Line<'_>, bad_values: &mut u64) -> SyscallRecord {
             _ => {}
         }
     }
-    let names = &mut rec.names;
-    for (k, v) in line.enriched_fields() {
-        let slot = match k {
-            b"AUID" => &mut names.auid,
-            b"UID" => &mut names.uid,
-            b"GID" => &mut names.gid,
-            b"EUID" => &mut names.euid,
-            b"SUID" => &mut names.suid,
-            b"FSUID" => &mut names.fsuid,
-            b"EGID" => &mut names.egid,
-            b"SGID" => &mut names.sgid,
-            b"FSGID" => &mut names.fsgid,
-            b"ARCH" => &mut names.arch,
-            b"SYSCALL" => &mut names.syscall,
-            _ => continue,
-        };
-        *slot = Some(plain_string(v));
-    }
+    rec.names = EnrichedNames::new(line.enriched.unwrap_or(b""));
     rec
 }
 
@@ -555,6 +539,10 @@ impl Assembler {
                 ev.argv.apply(l.fields());
                 false
             }
+            // A failed exec gives no event: its CWD, PATH and PROCTITLE are not decoded (they are
+            // 40% of the records of a busy host, where PATH searches fail before each exec).
+            Kind::Cwd | Kind::Path if ev.failed => false,
+            Kind::Proctitle if ev.failed => true,
             Kind::Cwd => {
                 if ev.cwd.is_some() {
                     stats.duplicates += 1;

@@ -26,31 +26,45 @@ impl EventId {
     }
 }
 
-/// User and group names from the ENRICHED part of a SYSCALL record (`AUID="unset" UID="root" ...`).
+/// The ENRICHED part of a SYSCALL record (`ARCH=x86_64 SYSCALL=execve AUID="unset" UID="root" ...`).
+///
+/// Kept as the one string auditd wrote and read on demand: an exec carries eleven translations and
+/// normalization needs a few, so one allocation per event instead of eleven.
 #[derive(Clone, Debug, Default, PartialEq, Eq)]
 pub struct EnrichedNames {
-    /// `AUID=`
-    pub auid: Option<String>,
-    /// `UID=`
-    pub uid: Option<String>,
-    /// `GID=`
-    pub gid: Option<String>,
-    /// `EUID=`
-    pub euid: Option<String>,
-    /// `SUID=`
-    pub suid: Option<String>,
-    /// `FSUID=`
-    pub fsuid: Option<String>,
-    /// `EGID=`
-    pub egid: Option<String>,
-    /// `SGID=`
-    pub sgid: Option<String>,
-    /// `FSGID=`
-    pub fsgid: Option<String>,
-    /// `ARCH=` (e.g. `x86_64`)
-    pub arch: Option<String>,
-    /// `SYSCALL=` (e.g. `execve`)
-    pub syscall: Option<String>,
+    text: String,
+}
+
+impl EnrichedNames {
+    /// Wraps the text after the 0x1D separator (invalid UTF-8 replaced: these are names, not argv).
+    pub fn new(raw: &[u8]) -> EnrichedNames {
+        EnrichedNames {
+            text: crate::source::audit::value::utf8_string(raw),
+        }
+    }
+
+    /// Every `KEY=value` translation, values unquoted. auditd writes names without spaces, so the
+    /// text splits on spaces; anything that is not `KEY=value` is passed over.
+    pub fn pairs(&self) -> impl Iterator<Item = (&str, &str)> {
+        self.text.split(' ').filter_map(|pair| {
+            let (k, v) = pair.split_once('=')?;
+            let v = v
+                .strip_prefix('"')
+                .and_then(|v| v.strip_suffix('"'))
+                .unwrap_or(v);
+            Some((k, v))
+        })
+    }
+
+    /// The translation of `key` (`UID`, `EUID`, `AUID`, `ARCH`, `SYSCALL`, ...), unquoted.
+    pub fn get(&self, key: &str) -> Option<&str> {
+        self.pairs().find(|(k, _)| *k == key).map(|(_, v)| v)
+    }
+
+    /// True when the record had no ENRICHED part.
+    pub fn is_empty(&self) -> bool {
+        self.text.is_empty()
+    }
 }
 
 /// The fields of a SYSCALL record worth keeping (audit-format.md point 17).

@@ -134,11 +134,11 @@ fn enriched_names_and_null_key() {
     let sc = exec(&out[0]).syscall.clone().unwrap();
     assert_eq!(sc.key, None);
     assert_eq!(sc.tty.as_deref(), Some("pts1"));
-    assert_eq!(sc.names.uid.as_deref(), Some("root"));
-    assert_eq!(sc.names.auid.as_deref(), Some("unset"));
-    assert_eq!(sc.names.fsgid.as_deref(), Some("root"));
-    assert_eq!(sc.names.arch.as_deref(), Some("x86_64"));
-    assert_eq!(sc.names.syscall.as_deref(), Some("execve"));
+    assert_eq!(sc.names.get("UID"), Some("root"));
+    assert_eq!(sc.names.get("AUID"), Some("unset"));
+    assert_eq!(sc.names.get("FSGID"), Some("root"));
+    assert_eq!(sc.names.get("ARCH"), Some("x86_64"));
+    assert_eq!(sc.names.get("SYSCALL"), Some("execve"));
 }
 
 #[test]
