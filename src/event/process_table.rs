@@ -4,8 +4,9 @@
 //! parent's executable, name, args and command line. Rules such as the newest Elastic version of the
 //! seed rule (`not process.parent.executable == "/usr/lib/systemd/systemd"`) depend on it.
 //!
-//! The table is bounded: past its capacity the least recently inserted pid is forgotten, so a fork storm
-//! cannot grow memory without limit.
+//! The table is bounded in entries and in bytes: past either limit the least recently inserted pid is
+//! forgotten, so neither a fork storm nor execs with megabytes of arguments can grow memory without
+//! limit. (A replay of a log built from huge-argument execs reached 530 MB before the byte bound.)
 
 use std::collections::{HashMap, VecDeque};
 use std::sync::Arc;
@@ -16,6 +17,19 @@ use crate::event::exec::ProcessImage;
 /// small hosts and 4,194,304 on large ones, but live processes number in the thousands).
 pub const DEFAULT_CAPACITY: usize = 65_536;
 
+/// Default byte budget for the remembered images (their args and paths).
+pub const DEFAULT_MAX_BYTES: usize = 16 * 1024 * 1024;
+
+/// Roughly what an image costs in memory: its strings plus fixed overhead.
+fn image_bytes(image: &ProcessImage) -> usize {
+    let strings: usize = image.args.iter().map(|a| a.len() + 24).sum::<usize>()
+        + image.executable.as_ref().map_or(0, String::len)
+        + image.name.as_ref().map_or(0, String::len)
+        + image.command_line.len()
+        + image.entity_id.len();
+    strings + std::mem::size_of::<ProcessImage>() + 64
+}
+
 /// pid -> the newest image seen for it.
 #[derive(Debug)]
 pub struct ProcessTable {
@@ -23,6 +37,8 @@ pub struct ProcessTable {
     order: VecDeque<(u32, u64)>,
     next_generation: u64,
     capacity: usize,
+    bytes: usize,
+    max_bytes: usize,
     forgotten: u64,
 }
 
@@ -35,11 +51,18 @@ impl Default for ProcessTable {
 impl ProcessTable {
     /// A table that remembers at most `capacity` processes (at least one).
     pub fn with_capacity(capacity: usize) -> ProcessTable {
+        ProcessTable::with_limits(capacity, DEFAULT_MAX_BYTES)
+    }
+
+    /// A table that remembers at most `capacity` processes and about `max_bytes` of their data.
+    pub fn with_limits(capacity: usize, max_bytes: usize) -> ProcessTable {
         ProcessTable {
             by_pid: HashMap::new(),
             order: VecDeque::new(),
             next_generation: 0,
             capacity: capacity.max(1),
+            bytes: 0,
+            max_bytes,
             forgotten: 0,
         }
     }
@@ -49,9 +72,14 @@ impl ProcessTable {
         let Some(pid) = image.pid else { return };
         let generation = self.next_generation;
         self.next_generation += 1;
-        self.by_pid.insert(pid, (generation, image));
+        self.bytes += image_bytes(&image);
+        if let Some((_, old)) = self.by_pid.insert(pid, (generation, image)) {
+            self.bytes = self.bytes.saturating_sub(image_bytes(&old));
+        }
         self.order.push_back((pid, generation));
-        while self.by_pid.len() > self.capacity {
+        while self.by_pid.len() > self.capacity
+            || (self.bytes > self.max_bytes && self.by_pid.len() > 1)
+        {
             self.evict_oldest();
         }
         // Stale order entries (pids re-inserted since) are dropped lazily; keep the queue bounded too.
@@ -65,7 +93,9 @@ impl ProcessTable {
     fn evict_oldest(&mut self) {
         while let Some((pid, generation)) = self.order.pop_front() {
             if self.by_pid.get(&pid).is_some_and(|(g, _)| *g == generation) {
-                self.by_pid.remove(&pid);
+                if let Some((_, old)) = self.by_pid.remove(&pid) {
+                    self.bytes = self.bytes.saturating_sub(image_bytes(&old));
+                }
                 self.forgotten += 1;
                 return;
             }
@@ -79,7 +109,14 @@ impl ProcessTable {
 
     /// Forgets `pid` (it exited).
     pub fn remove(&mut self, pid: u32) {
-        self.by_pid.remove(&pid);
+        if let Some((_, old)) = self.by_pid.remove(&pid) {
+            self.bytes = self.bytes.saturating_sub(image_bytes(&old));
+        }
+    }
+
+    /// About how many bytes the remembered images take.
+    pub fn bytes(&self) -> usize {
+        self.bytes
     }
 
     /// How many processes are remembered.
@@ -126,5 +163,34 @@ mod tests {
         }
         assert_eq!(t.len(), 2);
         assert!(t.order.len() <= 4);
+    }
+
+    #[test]
+    fn byte_budget_forgets_the_oldest_and_keeps_the_newest() {
+        let mut t = ProcessTable::with_limits(1000, 1_000_000);
+        let huge = |pid| {
+            Arc::new(ProcessImage {
+                pid: Some(pid),
+                args: vec!["A".repeat(300_000)],
+                ..ProcessImage::default()
+            })
+        };
+        for pid in 1..=10 {
+            t.insert(huge(pid));
+        }
+        assert_eq!(t.len(), 3, "three 300 kB images fit in 1 MB");
+        assert!(t.get(10).is_some() && t.get(7).is_none());
+        assert!(t.bytes() <= 1_000_000);
+        t.remove(10);
+        t.remove(9);
+        t.remove(8);
+        assert_eq!((t.len(), t.bytes()), (0, 0));
+        let mut one = ProcessTable::with_limits(10, 10);
+        one.insert(huge(1));
+        assert_eq!(
+            one.len(),
+            1,
+            "the newest image is kept even when alone over budget"
+        );
     }
 }

@@ -281,6 +281,18 @@ fn parse_syscall(line: &Line<'_>, bad_values: &mut u64) -> SyscallRecord {
     rec
 }
 
+/// A PATH `nametype`, borrowed for the kernel's five values so no allocation is needed.
+fn nametype(raw: &[u8]) -> std::borrow::Cow<'static, str> {
+    match raw {
+        b"NORMAL" => "NORMAL".into(),
+        b"UNKNOWN" => "UNKNOWN".into(),
+        b"PARENT" => "PARENT".into(),
+        b"CREATE" => "CREATE".into(),
+        b"DELETE" => "DELETE".into(),
+        other => value::utf8_string(other).into(),
+    }
+}
+
 /// One event still gathering records.
 #[derive(Debug)]
 struct OpenEvent {
@@ -558,7 +570,14 @@ impl Assembler {
                         match k {
                             b"item" => p.item = value::parse_u32(v),
                             b"name" => p.name = decode(v),
-                            b"nametype" => p.nametype = Some(plain_string(v)),
+                            b"nametype" => {
+                                p.nametype = Some(nametype(unquote(v)));
+                                // The kernel writes item and name first; what follows nametype
+                                // (capabilities) is not kept.
+                                if p.item.is_some() && p.name.is_some() {
+                                    break;
+                                }
+                            }
                             _ => {}
                         }
                     }

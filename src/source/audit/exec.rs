@@ -126,8 +126,8 @@ pub struct PathRecord {
     pub item: Option<u32>,
     /// `name=`, decoded.
     pub name: Option<Vec<u8>>,
-    /// `nametype=` (NORMAL, UNKNOWN, ...).
-    pub nametype: Option<String>,
+    /// `nametype=` (NORMAL, UNKNOWN, PARENT, CREATE, DELETE; others kept as written).
+    pub nametype: Option<std::borrow::Cow<'static, str>>,
 }
 
 /// One successful execve/execveat, assembled from all of its records.
