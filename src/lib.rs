@@ -11,7 +11,11 @@
 //! - [`rule`]: Elastic detection-rules TOML files and the EQL engine that evaluates their queries.
 //! - [`alert`]: the alert document built when a rule matches.
 //! - [`replay`]: the whole pipeline over files, for `execwatch replay`.
+//! - [`agent`]: the whole pipeline live, following audit.log, for `execwatch run`.
 
+#![deny(unsafe_code)]
+
+pub mod agent;
 pub mod alert;
 pub mod event;
 pub mod replay;

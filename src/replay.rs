@@ -9,7 +9,7 @@ use std::fmt;
 use std::io::{self, Write};
 use std::sync::Arc;
 
-use crate::alert::build_alert;
+use crate::alert::alerts_for;
 use crate::event::time::Millis;
 use crate::event::{ExecEvent, Host, Normalizer};
 use crate::rule::RuleSet;
@@ -241,16 +241,7 @@ impl Run<'_> {
                 self.finish_line(result);
             }
             Emit::Alerts => {
-                let mut matching = self.rules.matching(event).peekable();
-                if matching.peek().is_none() {
-                    return;
-                }
-                let Ok(doc) = serde_json::to_value(event) else {
-                    return;
-                };
-                let now = Millis::now();
-                let alerts: Vec<_> = matching.map(|rule| build_alert(&doc, rule, now)).collect();
-                for alert in alerts {
+                for alert in alerts_for(self.rules, event, Millis::now()) {
                     self.write_json(&alert);
                 }
             }
@@ -280,13 +271,7 @@ impl Run<'_> {
         match self.options.emit {
             Emit::Events => self.write_json(&doc),
             Emit::Alerts => {
-                let now = Millis::now();
-                let alerts: Vec<_> = self
-                    .rules
-                    .matching(&doc)
-                    .map(|rule| build_alert(&doc, rule, now))
-                    .collect();
-                for alert in alerts {
+                for alert in alerts_for(self.rules, &doc, Millis::now()) {
                     self.write_json(&alert);
                 }
             }

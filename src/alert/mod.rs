@@ -6,9 +6,28 @@
 
 use serde_json::{json, Map, Value};
 
+use crate::event::document::Document;
 use crate::event::exec::fnv1a64;
 use crate::event::time::Millis;
-use crate::rule::Rule;
+use crate::rule::{Rule, RuleSet};
+
+/// The alerts `rules` raise on `event`, at `now`. The event is turned into JSON only when a rule
+/// matches, which is rare: evaluation itself reads the typed event.
+pub fn alerts_for<D: Document + serde::Serialize + ?Sized>(
+    rules: &RuleSet,
+    event: &D,
+    now: Millis,
+) -> Vec<Value> {
+    let mut matching = rules.matching(event).peekable();
+    if matching.peek().is_none() {
+        return Vec::new();
+    }
+    let doc = match serde_json::to_value(event) {
+        Ok(doc) => doc,
+        Err(_) => return Vec::new(),
+    };
+    matching.map(|rule| build_alert(&doc, rule, now)).collect()
+}
 
 /// Builds the alert for `rule` matching `event` (the event's JSON document, an object), at `now`.
 ///

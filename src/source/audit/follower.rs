@@ -209,7 +209,13 @@ impl Follower {
     fn open_current(&mut self, notice: &mut dyn FnMut(Notice)) -> io::Result<bool> {
         let file = match File::open(&self.path) {
             Ok(f) => f,
-            Err(e) if e.kind() == io::ErrorKind::NotFound => return Ok(false),
+            Err(e) if e.kind() == io::ErrorKind::NotFound => {
+                // Whatever the log holds once it appears was written after we started: read it all.
+                if matches!(self.pending_start, Some(StartAt::End | StartAt::Since(_))) {
+                    self.pending_start = Some(StartAt::Beginning);
+                }
+                return Ok(false);
+            }
             Err(e) => return Err(e),
         };
         let meta = file.metadata()?;
@@ -505,6 +511,16 @@ mod tests {
         let (lines, notices) = poll(&mut f);
         assert_eq!(lines, ["c1", "d1"]);
         assert_eq!(notices.len(), 1, "{notices:?}");
+    }
+
+    #[test]
+    fn a_log_created_after_the_start_is_read_from_its_beginning() {
+        let d = dir("created");
+        let log = d.0.join("audit.log");
+        let mut f = Follower::new(&log, StartAt::End);
+        assert!(poll(&mut f).0.is_empty());
+        append(&log, "first\n");
+        assert_eq!(poll(&mut f).0, ["first"]);
     }
 
     #[test]

@@ -1,0 +1,164 @@
+//! `execwatch run`, end to end: the real binary following a log that a test writes the way auditd
+//! does (lines in pieces, rotation by rename), alerts on stdout, SIGTERM to stop.
+
+use std::io::{BufRead, BufReader, Write};
+use std::path::{Path, PathBuf};
+use std::process::{Command, Stdio};
+use std::sync::mpsc;
+use std::time::{Duration, Instant};
+
+use serde_json::Value;
+
+const BIN: &str = env!("CARGO_BIN_EXE_execwatch");
+
+fn fixture(name: &str) -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("tests/fixtures")
+        .join(name)
+}
+
+fn expected_alerts() -> Vec<(String, Vec<String>)> {
+    let list: Vec<Value> = serde_json::from_str(
+        &std::fs::read_to_string(fixture("audit/seed-rule.expected.json")).unwrap(),
+    )
+    .unwrap();
+    list.iter()
+        .filter(|e| e["alert"] == true)
+        .map(|e| {
+            let args = e["args"]
+                .as_array()
+                .unwrap()
+                .iter()
+                .map(|a| a.as_str().unwrap().to_string());
+            (
+                e["process_name"].as_str().unwrap().to_string(),
+                args.collect(),
+            )
+        })
+        .collect()
+}
+
+/// The log with every `msg=audit(SEC.` moved so that its first record is a minute old.
+fn recent(data: &[u8]) -> Vec<u8> {
+    let text = String::from_utf8_lossy(data).into_owned();
+    assert!(
+        !text.contains('\u{FFFD}'),
+        "fixture is UTF-8 apart from 0x1D separators"
+    );
+    let seconds = |s: &str| {
+        s.split("msg=audit(").nth(1).unwrap()[..10]
+            .parse::<u64>()
+            .unwrap()
+    };
+    let first = seconds(text.lines().next().unwrap());
+    let now = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap()
+        .as_secs();
+    let shift = now - 60 - first;
+    let mut out = String::new();
+    for line in text.split_inclusive('\n') {
+        let at = line.find("msg=audit(").unwrap() + 10;
+        let moved = seconds(line) + shift;
+        out.push_str(&line[..at]);
+        out.push_str(&moved.to_string());
+        out.push_str(&line[at + 10..]);
+    }
+    out.into_bytes()
+}
+
+fn append(path: &Path, data: &[u8]) {
+    let mut f = std::fs::OpenOptions::new()
+        .create(true)
+        .append(true)
+        .open(path)
+        .unwrap();
+    f.write_all(data).unwrap();
+}
+
+#[test]
+fn follows_a_growing_rotating_log_and_stops_cleanly_on_sigterm() {
+    let dir = std::env::temp_dir().join(format!("execwatch-run-{}", std::process::id()));
+    let _ = std::fs::remove_dir_all(&dir);
+    std::fs::create_dir_all(&dir).unwrap();
+    let log = dir.join("audit.log");
+    let mut child = Command::new(BIN)
+        .args([
+            "run",
+            "--audit-log",
+            log.to_str().unwrap(),
+            "--poll-interval-ms",
+            "10",
+        ])
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let (tx, rx) = mpsc::channel();
+    let stdout = child.stdout.take().unwrap();
+    std::thread::spawn(move || {
+        for line in BufReader::new(stdout).lines() {
+            if tx.send(line.unwrap()).is_err() {
+                break;
+            }
+        }
+    });
+
+    // The log does not exist yet when the agent starts (or has just begun); then it is written in
+    // pieces that cut lines, and rotated by rename in the middle of an event. Record times are moved
+    // to the last minute, inside the rules' lookback, as a live log's are.
+    let data = recent(&std::fs::read(fixture("audit/seed-rule.log")).unwrap());
+    let cut = data.len() / 2;
+    for piece in data[..cut].chunks(4096) {
+        append(&log, piece);
+        std::thread::sleep(Duration::from_millis(5));
+    }
+    let rest_of_line = data[cut..].iter().position(|&b| b == b'\n').unwrap() + 1;
+    append(&log, &data[cut..cut + rest_of_line]);
+    std::thread::sleep(Duration::from_millis(50));
+    std::fs::rename(&log, dir.join("audit.log.1")).unwrap();
+    for piece in data[cut + rest_of_line..].chunks(3000) {
+        append(&log, piece);
+        std::thread::sleep(Duration::from_millis(5));
+    }
+
+    let expected = expected_alerts();
+    let mut alerts = Vec::new();
+    let deadline = Instant::now() + Duration::from_secs(30);
+    while alerts.len() < expected.len() && Instant::now() < deadline {
+        if let Ok(line) = rx.recv_timeout(Duration::from_millis(100)) {
+            alerts.push(serde_json::from_str::<Value>(&line).unwrap());
+        }
+    }
+    nix::sys::signal::kill(
+        nix::unistd::Pid::from_raw(child.id() as i32),
+        nix::sys::signal::Signal::SIGTERM,
+    )
+    .unwrap();
+    let status = child.wait().unwrap();
+    let mut stderr = String::new();
+    std::io::Read::read_to_string(child.stderr.as_mut().unwrap(), &mut stderr).unwrap();
+    assert!(status.success(), "exit status {status}: {stderr}");
+    // Nothing more after the expected alerts.
+    while let Ok(line) = rx.recv_timeout(Duration::from_millis(200)) {
+        alerts.push(serde_json::from_str::<Value>(&line).unwrap());
+    }
+    let got: Vec<(String, Vec<String>)> = alerts
+        .iter()
+        .map(|a| {
+            let args = a["process"]["args"]
+                .as_array()
+                .unwrap()
+                .iter()
+                .map(|x| x.as_str().unwrap().to_string());
+            (
+                a["process"]["name"].as_str().unwrap().to_string(),
+                args.collect(),
+            )
+        })
+        .collect();
+    assert_eq!(got, expected, "{stderr}");
+    assert!(stderr.contains("audit log rotated"), "{stderr}");
+    assert!(stderr.contains("execwatch stopped"), "{stderr}");
+    std::fs::remove_dir_all(&dir).unwrap();
+}
