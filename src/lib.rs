@@ -10,6 +10,7 @@
 //! - [`event`]: the ECS exec event shaped like Elastic Defend's, and the view rules evaluate.
 //! - [`rule`]: Elastic detection-rules TOML files and the EQL engine that evaluates their queries.
 //! - [`alert`]: the alert document built when a rule matches.
+//! - [`output`]: where alerts go (JSON lines file, syslog).
 //! - [`replay`]: the whole pipeline over files, for `execwatch replay`.
 //! - [`agent`]: the whole pipeline live, following audit.log, for `execwatch run`.
 
@@ -18,6 +19,7 @@
 pub mod agent;
 pub mod alert;
 pub mod event;
+pub mod output;
 pub mod replay;
 pub mod rule;
 pub mod source;

@@ -1,3 +1,4 @@
-//! Where exec events come from: auditd's log, and (later) /proc.
+//! Where exec events come from: auditd's log, and /proc.
 
 pub mod audit;
+pub mod procfs;

@@ -1,0 +1,1 @@
+//! PLACEHOLDER: the /proc source (readdir poller, proc connector wake-up).
