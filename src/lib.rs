@@ -18,6 +18,7 @@
 
 pub mod agent;
 pub mod alert;
+pub mod config;
 pub mod event;
 pub mod output;
 pub mod replay;

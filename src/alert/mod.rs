@@ -4,6 +4,8 @@
 //! they read the same in a SIEM: `event.kind: "alert"`, `rule.*`, `threat.*` from the MITRE mapping, a
 //! one-line `message`, and `kibana.alert.*` provenance (the original time and event, severity, reason).
 
+pub mod throttle;
+
 use serde_json::{json, Map, Value};
 
 use crate::event::document::Document;
@@ -18,7 +20,17 @@ pub fn alerts_for<D: Document + serde::Serialize + ?Sized>(
     event: &D,
     now: Millis,
 ) -> Vec<Value> {
-    let mut matching = rules.matching(event).peekable();
+    alerts_admitted(rules, event, now, &mut |_| true)
+}
+
+/// [`alerts_for`], keeping only the matches `admit` lets through (the throttle).
+pub fn alerts_admitted<D: Document + serde::Serialize + ?Sized>(
+    rules: &RuleSet,
+    event: &D,
+    now: Millis,
+    admit: &mut dyn FnMut(&Rule) -> bool,
+) -> Vec<Value> {
+    let mut matching = rules.matching(event).filter(|r| admit(r)).peekable();
     if matching.peek().is_none() {
         return Vec::new();
     }

@@ -6,6 +6,7 @@
 //! - [`bytes`], [`time`], [`host`], [`users`]: how raw values become ECS values.
 
 pub mod bytes;
+pub mod dedup;
 pub mod document;
 pub mod exec;
 pub mod host;

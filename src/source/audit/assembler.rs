@@ -465,23 +465,46 @@ impl Assembler {
         self.stats
     }
 
+    /// Treats `id` as an event already closed: its records are ignored as late. After a restart from a
+    /// checkpoint, this keeps events whose alerts were written before the stop from coming back.
+    pub fn mark_closed(&mut self, id: &EventId) {
+        let node = match &id.node {
+            None => 0,
+            Some(name) => match self.intern(name.as_bytes()) {
+                Some(i) => i,
+                None => return,
+            },
+        };
+        self.closed.insert(Key {
+            node,
+            sec: id.sec,
+            msec: id.msec,
+            serial: id.serial,
+        });
+    }
+
+    /// The number of a node name (1-based; 0 is "no node"), or `None` past [`MAX_NODES`] names.
+    fn intern(&mut self, name: &[u8]) -> Option<u32> {
+        if let Some(&i) = self.node_index.get(name) {
+            return Some(i);
+        }
+        if self.nodes.len() >= MAX_NODES {
+            return None;
+        }
+        self.nodes
+            .push(String::from_utf8_lossy(name).into_owned().into_boxed_str());
+        let i = self.nodes.len() as u32;
+        self.node_index.insert(name.into(), i);
+        Some(i)
+    }
+
     /// Interns the node name so identities are `Copy` and lookups allocate nothing.
     fn key(&mut self, l: &Line<'_>, line: &[u8]) -> Result<Key, LineError> {
         let node = match l.node {
             None => 0,
-            Some(name) => match self.node_index.get(name) {
-                Some(&i) => i,
-                None => {
-                    if self.nodes.len() >= MAX_NODES {
-                        return Err(LineError::new("too many node names", line));
-                    }
-                    self.nodes
-                        .push(String::from_utf8_lossy(name).into_owned().into_boxed_str());
-                    let i = self.nodes.len() as u32;
-                    self.node_index.insert(name.into(), i);
-                    i
-                }
-            },
+            Some(name) => self
+                .intern(name)
+                .ok_or_else(|| LineError::new("too many node names", line))?,
         };
         Ok(Key {
             node,

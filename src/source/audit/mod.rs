@@ -9,6 +9,7 @@
 //! `../shared/docs/audit-format.md` in the project's shared material lists every quirk handled here.
 
 pub mod assembler;
+pub mod checkpoint;
 pub mod exec;
 pub mod follower;
 pub mod line;
