@@ -1,9 +1,32 @@
 //! PLACEHOLDER: the /proc source (readdir poller, proc connector wake-up).
+#![allow(missing_docs, dead_code)]
 
-/// PLACEHOLDER configuration (replaced by the real module).
+use std::sync::atomic::AtomicBool;
+use std::sync::Arc;
+
+use crate::event::{ExecEvent, Host};
+
 #[derive(Clone, Debug, Default, serde::Deserialize, PartialEq)]
 #[serde(default)]
 pub struct ProcfsConfig {
-    /// Whether the /proc source runs.
     pub enabled: bool,
+    pub poll_interval_ms: u64,
+    pub proc_connector: bool,
+}
+
+pub enum ProcMessage {
+    Exec { event: ExecEvent, seed: bool },
+    Exited { pid: u32 },
+}
+
+#[derive(Debug, Default)]
+pub struct ProcfsStats;
+
+pub fn spawn(
+    _config: ProcfsConfig,
+    _host: Arc<Host>,
+    _tx: std::sync::mpsc::SyncSender<ProcMessage>,
+    _stop: Arc<AtomicBool>,
+) -> std::io::Result<(std::thread::JoinHandle<()>, Arc<ProcfsStats>)> {
+    Err(std::io::Error::other("placeholder"))
 }
