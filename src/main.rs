@@ -4,18 +4,14 @@ use std::io::{self, Write};
 use std::path::PathBuf;
 use std::process::ExitCode;
 
+use std::sync::Arc;
+
 use clap::{Parser, Subcommand, ValueEnum};
 
-use std::sync::atomic::AtomicBool;
-use std::sync::Arc;
-use std::time::Duration;
-
-use execwatch::agent::{self, AgentOptions};
-use execwatch::event::time::Millis;
+use execwatch::agent;
 use execwatch::replay::{self, Emit, Format, Options, ReplayError};
 use execwatch::rule::set::rule_files;
 use execwatch::rule::{Rule, RuleSet};
-use execwatch::source::audit::follower::StartAt;
 use execwatch::source::audit::reader::Input;
 
 /// Detects malicious process executions from auditd's log and /proc with Elastic EQL rules.
@@ -28,12 +24,16 @@ struct Cli {
 
 #[derive(Debug, Subcommand)]
 enum Command {
-    /// Runs the agent in the foreground: follows audit.log and prints alerts as NDJSON to stdout.
+    /// Runs the agent in the foreground: follows audit.log and /proc, writes alerts to the JSON file
+    /// and syslog.
     ///
-    /// On start it reads back as far as the rules look (9 minutes for the built-in rule), so an exec
-    /// just before the start is still seen. Stops on SIGINT or SIGTERM. Log messages go to stderr
-    /// (set EXECWATCH_LOG=debug for more).
+    /// On a first start it reads back as far as the rules look (9 minutes for the built-in rule), so an
+    /// exec just before the start is still seen; after that it resumes from its checkpoint. SIGHUP
+    /// reloads the configuration and rules and re-opens the alert file; SIGTERM/SIGINT stop it. Log
+    /// messages go to stderr (EXECWATCH_LOG=debug for more).
     Run(RunArgs),
+    /// Shows the running agent's latest stats (from its state folder).
+    Status(StatusArgs),
     /// Replays audit logs (or ECS NDJSON) through the rules and writes NDJSON alerts or events to stdout.
     ///
     /// Files are read in the order given as one stream, so a rotated set
@@ -49,18 +49,27 @@ enum Command {
 
 #[derive(Debug, clap::Args)]
 struct RunArgs {
-    /// A rule file or a folder of *.toml rule files (repeatable). Without it, the built-in rules.
-    #[arg(long = "rules", value_name = "PATH")]
-    rules: Vec<PathBuf>,
-    /// The audit log to follow.
-    #[arg(long, value_name = "PATH", default_value = agent::DEFAULT_AUDIT_LOG)]
-    audit_log: PathBuf,
-    /// Start at the end of the log instead of looking back as far as the rules do.
+    /// The configuration file. Without it, /etc/execwatch/execwatch.toml when it exists, else every
+    /// default (built-in rules, /var/log/audit/audit.log, alerts to /var/log/execwatch/alerts.ndjson
+    /// and /dev/log).
+    #[arg(long, value_name = "FILE")]
+    config: Option<PathBuf>,
+    /// Write the agent's pid to FILE (for init systems other than systemd); removed on exit.
+    #[arg(long, value_name = "FILE")]
+    pidfile: Option<PathBuf>,
+    /// Also print each alert as one JSON line on stdout.
     #[arg(long)]
-    from_end: bool,
-    /// How often to look for new lines when the log is idle, in milliseconds.
-    #[arg(long, value_name = "MS", default_value_t = 100)]
-    poll_interval_ms: u64,
+    stdout: bool,
+}
+
+#[derive(Debug, clap::Args)]
+struct StatusArgs {
+    /// The configuration file whose state folder holds the status (default as for `run`).
+    #[arg(long, value_name = "FILE")]
+    config: Option<PathBuf>,
+    /// Print the status file as JSON.
+    #[arg(long)]
+    json: bool,
 }
 
 #[derive(Debug, clap::Args)]
@@ -109,6 +118,7 @@ fn main() -> ExitCode {
     let cli = Cli::parse();
     match cli.command {
         Command::Run(args) => run_agent(args),
+        Command::Status(args) => show_status(args),
         Command::Replay(args) => run_replay(args),
         Command::Rules {
             command: RulesCommand::Check { paths },
@@ -128,6 +138,14 @@ fn load_rules(paths: &[PathBuf]) -> Result<RuleSet, ExitCode> {
     })
 }
 
+/// The configuration file to use: the one named, else the packaged default when it exists.
+fn config_path(named: Option<PathBuf>) -> Option<PathBuf> {
+    named.or_else(|| {
+        let default = PathBuf::from(execwatch::config::DEFAULT_CONFIG);
+        default.exists().then_some(default)
+    })
+}
+
 fn run_agent(args: RunArgs) -> ExitCode {
     let filter = tracing_subscriber::EnvFilter::try_from_env("EXECWATCH_LOG")
         .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info"));
@@ -135,54 +153,88 @@ fn run_agent(args: RunArgs) -> ExitCode {
         .with_env_filter(filter)
         .with_writer(io::stderr)
         .init();
-    let rules = match load_rules(&args.rules) {
-        Ok(r) => r,
-        Err(code) => return code,
+    let config_path = config_path(args.config);
+    let config = match agent::load_config(config_path.as_deref()) {
+        Ok(c) => c,
+        Err(e) => {
+            eprintln!("execwatch: {e}");
+            return ExitCode::from(2);
+        }
     };
-    let stop = Arc::new(AtomicBool::new(false));
-    for signal in [signal_hook::consts::SIGINT, signal_hook::consts::SIGTERM] {
-        if let Err(e) = signal_hook::flag::register(signal, Arc::clone(&stop)) {
+    let signals = agent::Signals::default();
+    for (signal, flag) in [
+        (signal_hook::consts::SIGINT, &signals.stop),
+        (signal_hook::consts::SIGTERM, &signals.stop),
+        (signal_hook::consts::SIGHUP, &signals.reload),
+    ] {
+        if let Err(e) = signal_hook::flag::register(signal, Arc::clone(flag)) {
             eprintln!("execwatch: cannot handle signal {signal}: {e}");
             return ExitCode::from(1);
         }
     }
-    let start = if args.from_end {
-        StartAt::End
-    } else {
-        let lookback = u64::try_from(rules.lookback().as_millis()).unwrap_or(u64::MAX);
-        StartAt::Since(Millis::now().0.saturating_sub(lookback))
-    };
-    let options = AgentOptions {
-        audit_log: args.audit_log,
-        start,
-        poll_interval: Duration::from_millis(args.poll_interval_ms.max(1)),
-    };
-    tracing::info!(
-        rules = rules.len(),
-        log = %options.audit_log.display(),
-        lookback_s = rules.lookback().as_secs(),
-        "execwatch {} started",
-        env!("CARGO_PKG_VERSION")
-    );
-    let stdout = io::stdout();
-    let mut out = io::LineWriter::new(stdout.lock());
-    match agent::run(&options, &rules, &mut out, &stop) {
-        Ok(stats) => {
-            tracing::info!(
-                lines = stats.lines,
-                events = stats.events,
-                alerts = stats.alerts,
-                bad_lines = stats.bad_lines,
-                bad_events = stats.bad_events,
-                "execwatch stopped"
-            );
-            ExitCode::SUCCESS
+    if let Some(pidfile) = &args.pidfile {
+        if let Err(e) = std::fs::write(pidfile, format!("{}\n", std::process::id())) {
+            eprintln!("execwatch: {}: {e}", pidfile.display());
+            return ExitCode::from(1);
         }
-        Err(e) if e.kind() == io::ErrorKind::BrokenPipe => ExitCode::SUCCESS,
+    }
+    let options = agent::RunOptions {
+        config_path,
+        stdout: args.stdout,
+    };
+    let result = agent::run(config, options, &signals);
+    if let Some(pidfile) = &args.pidfile {
+        let _ = std::fs::remove_file(pidfile);
+    }
+    match result {
+        Ok(()) => ExitCode::SUCCESS,
         Err(e) => {
             tracing::error!("{e}");
-            ExitCode::from(1)
+            eprintln!("execwatch: {e}");
+            ExitCode::from(2)
         }
+    }
+}
+
+fn show_status(args: StatusArgs) -> ExitCode {
+    let config = match agent::load_config(config_path(args.config).as_deref()) {
+        Ok(c) => c,
+        Err(e) => {
+            eprintln!("execwatch: {e}");
+            return ExitCode::from(2);
+        }
+    };
+    let status = match agent::health::read_status(&config.state.dir) {
+        Ok(s) => s,
+        Err(e) => {
+            eprintln!("execwatch: no status: {e} (is the agent running?)");
+            return ExitCode::from(3);
+        }
+    };
+    let alive = agent::health::process_alive(status.pid);
+    if args.json {
+        println!(
+            "{}",
+            serde_json::to_string_pretty(&status).unwrap_or_default()
+        );
+    } else {
+        let state = if alive { "running" } else { "not running" };
+        println!("execwatch {} (pid {}): {state}", status.version, status.pid);
+        println!(
+            "started {}, updated {}, {} rules",
+            status.started, status.updated, status.rules
+        );
+        for (k, v) in &status.counters {
+            println!("  {k:<22} {v}");
+        }
+        for w in &status.warnings {
+            println!("  warning: {w}");
+        }
+    }
+    if alive {
+        ExitCode::SUCCESS
+    } else {
+        ExitCode::from(3)
     }
 }
 

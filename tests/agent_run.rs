@@ -67,6 +67,20 @@ fn recent(data: &[u8]) -> Vec<u8> {
     out.into_bytes()
 }
 
+/// A configuration for a test agent: audit only, alerts to `dir/alerts.ndjson`, state in `dir/state`.
+fn config(dir: &Path, log: &Path) -> PathBuf {
+    let path = dir.join("execwatch.toml");
+    let text = format!(
+        "[rules]\npaths = []\n[sources.audit]\npath = \"{}\"\npoll_interval_ms = 10\n[sources.procfs]\nenabled = false\n\
+         [outputs.json]\npath = \"{}\"\n[outputs.syslog]\nenabled = false\n[state]\ndir = \"{}\"\n",
+        log.display(),
+        dir.join("alerts.ndjson").display(),
+        dir.join("state").display()
+    );
+    std::fs::write(&path, text).unwrap();
+    path
+}
+
 fn append(path: &Path, data: &[u8]) {
     let mut f = std::fs::OpenOptions::new()
         .create(true)
@@ -85,10 +99,9 @@ fn follows_a_growing_rotating_log_and_stops_cleanly_on_sigterm() {
     let mut child = Command::new(BIN)
         .args([
             "run",
-            "--audit-log",
-            log.to_str().unwrap(),
-            "--poll-interval-ms",
-            "10",
+            "--stdout",
+            "--config",
+            config(&dir, &log).to_str().unwrap(),
         ])
         .stdout(Stdio::piped())
         .stderr(Stdio::piped())
@@ -158,7 +171,113 @@ fn follows_a_growing_rotating_log_and_stops_cleanly_on_sigterm() {
         })
         .collect();
     assert_eq!(got, expected, "{stderr}");
+    assert_eq!(
+        name_args(&read_alerts(&dir.join("alerts.ndjson"))),
+        expected,
+        "the JSON file has the same alerts"
+    );
     assert!(stderr.contains("audit log rotated"), "{stderr}");
-    assert!(stderr.contains("execwatch stopped"), "{stderr}");
+    assert!(stderr.contains("final stats"), "{stderr}");
+    std::fs::remove_dir_all(&dir).unwrap();
+}
+
+fn name_args(alerts: &[Value]) -> Vec<(String, Vec<String>)> {
+    alerts
+        .iter()
+        .map(|a| {
+            let args = a["process"]["args"]
+                .as_array()
+                .unwrap()
+                .iter()
+                .map(|x| x.as_str().unwrap().to_string());
+            (
+                a["process"]["name"].as_str().unwrap().to_string(),
+                args.collect(),
+            )
+        })
+        .collect()
+}
+
+fn read_alerts(path: &Path) -> Vec<Value> {
+    std::fs::read_to_string(path)
+        .unwrap_or_default()
+        .lines()
+        .map(|l| serde_json::from_str(l).expect("one alert per line"))
+        .collect()
+}
+
+/// Waits until the alert file holds `n` alerts (or the deadline passes); returns them.
+fn wait_for_alerts(path: &Path, n: usize) -> Vec<Value> {
+    let deadline = Instant::now() + Duration::from_secs(20);
+    loop {
+        let alerts = read_alerts(path);
+        if alerts.len() >= n || Instant::now() > deadline {
+            return alerts;
+        }
+        std::thread::sleep(Duration::from_millis(20));
+    }
+}
+
+#[test]
+fn kill_9_and_restart_lose_and_duplicate_nothing() {
+    let dir = std::env::temp_dir().join(format!("execwatch-kill9-{}", std::process::id()));
+    let _ = std::fs::remove_dir_all(&dir);
+    std::fs::create_dir_all(&dir).unwrap();
+    let log = dir.join("audit.log");
+    let cfg = config(&dir, &log);
+    let data = recent(&std::fs::read(fixture("audit/seed-rule.log")).unwrap());
+    let lines: Vec<&[u8]> = data.split_inclusive(|&b| b == b'\n').collect();
+    let expected = expected_alerts();
+    // Kill the agent at several points of the stream, each time in the middle of writing, and once
+    // after a rotation; the log keeps growing while it is down.
+    let cuts = [37, 90, 91, 150, 222, lines.len()];
+    let mut written = 0;
+    for (round, &cut) in cuts.iter().enumerate() {
+        let mut child = Command::new(BIN)
+            .args(["run", "--config", cfg.to_str().unwrap()])
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .spawn()
+            .unwrap();
+        while written < cut {
+            append(&log, lines[written]);
+            written += 1;
+            if written % 7 == 0 {
+                std::thread::sleep(Duration::from_millis(3));
+            }
+        }
+        if round == 2 {
+            std::fs::rename(&log, dir.join("audit.log.1")).unwrap();
+        }
+        // Let it catch up to a point, then kill it without warning.
+        let expected_so_far = expected.len().min(1 + round * 2);
+        wait_for_alerts(&dir.join("alerts.ndjson"), expected_so_far);
+        std::thread::sleep(Duration::from_millis(15 * round as u64));
+        if round + 1 < cuts.len() {
+            child.kill().unwrap();
+            child.wait().unwrap();
+        } else {
+            let alerts = wait_for_alerts(&dir.join("alerts.ndjson"), expected.len());
+            std::thread::sleep(Duration::from_millis(300));
+            nix::sys::signal::kill(
+                nix::unistd::Pid::from_raw(child.id() as i32),
+                nix::sys::signal::Signal::SIGTERM,
+            )
+            .unwrap();
+            assert!(child.wait().unwrap().success());
+            assert_eq!(alerts.len(), expected.len());
+        }
+    }
+    let alerts = read_alerts(&dir.join("alerts.ndjson"));
+    assert_eq!(
+        name_args(&alerts),
+        expected,
+        "every alert exactly once, in order"
+    );
+    let ids: std::collections::HashSet<&str> = alerts
+        .iter()
+        .map(|a| a["kibana"]["alert"]["uuid"].as_str().unwrap())
+        .collect();
+    assert_eq!(ids.len(), expected.len());
     std::fs::remove_dir_all(&dir).unwrap();
 }

@@ -49,6 +49,22 @@ impl Normalizer {
         &self.table
     }
 
+    /// Remembers a process seen by another source (/proc), so later execs can name it as parent.
+    pub fn remember(&mut self, image: Arc<ProcessImage>) {
+        self.table.insert(image);
+    }
+
+    /// Forgets `pid` if it still runs `image` (it exited; the pid may have been reused since).
+    pub fn forget(&mut self, pid: u32, image: &Arc<ProcessImage>) {
+        if self
+            .table
+            .get(pid)
+            .is_some_and(|known| Arc::ptr_eq(known, image))
+        {
+            self.table.remove(pid);
+        }
+    }
+
     /// Builds the event for `exec`, and records the new image in the process table.
     pub fn from_audit(&mut self, mut exec: AuditExec) -> ExecEvent {
         let when = Millis(exec.id.millis());

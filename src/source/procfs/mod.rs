@@ -14,6 +14,7 @@ pub struct ProcfsConfig {
     pub proc_connector: bool,
 }
 
+#[allow(clippy::large_enum_variant)]
 pub enum ProcMessage {
     Exec { event: ExecEvent, seed: bool },
     Exited { pid: u32 },
