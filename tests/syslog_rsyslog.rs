@@ -55,10 +55,8 @@ struct Rsyslog {
 impl Rsyslog {
     /// A configuration in a new temporary directory; not started.
     fn new(name: &str) -> Rsyslog {
-        let dir = std::env::temp_dir().join(format!(
-            "execwatch-rsyslog-{}-{name}",
-            std::process::id()
-        ));
+        let dir =
+            std::env::temp_dir().join(format!("execwatch-rsyslog-{}-{name}", std::process::id()));
         let _ = std::fs::remove_dir_all(&dir);
         std::fs::create_dir_all(dir.join("work")).unwrap();
         // Free ports: bound by the kernel's choice, released, then given to rsyslog.
@@ -224,10 +222,17 @@ fn alert(id: &str, args: &[&str]) -> Value {
 /// The alerts every output sends: a plain one and ones whose argv tries to forge or split messages.
 fn alerts(prefix: &str) -> Vec<Value> {
     vec![
-        alert(&format!("{prefix}-plain"), &["python3", "-m", "http.server"]),
+        alert(
+            &format!("{prefix}-plain"),
+            &["python3", "-m", "http.server"],
+        ),
         alert(
             &format!("{prefix}-hostile"),
-            &["python3", "-c", "a\nb] \"c\" \\d\n<13>1 - forged - - - - next"],
+            &[
+                "python3",
+                "-c",
+                "a\nb] \"c\" \\d\n<13>1 - forged - - - - next",
+            ],
         ),
         alert(
             &format!("{prefix}-controls"),
@@ -244,7 +249,12 @@ fn hostname() -> String {
 }
 
 fn now() -> Millis {
-    Millis(SystemTime::now().duration_since(UNIX_EPOCH).unwrap().as_millis() as u64)
+    Millis(
+        SystemTime::now()
+            .duration_since(UNIX_EPOCH)
+            .unwrap()
+            .as_millis() as u64,
+    )
 }
 
 /// `msg` with its timestamp replaced by `T`, and the timestamp, so received messages can be compared
@@ -275,7 +285,9 @@ fn time_in(format: Format, ts: &str, from: Millis, to: Millis) -> bool {
             let ms = t.duration_since(UNIX_EPOCH).unwrap().as_millis() as u64;
             (from.0..=to.0).contains(&ms)
         }
-        Format::Rfc3164 => (from.0 / 1000..=to.0 / 1000).any(|s| rfc3164_timestamp(Millis(s * 1000)) == ts),
+        Format::Rfc3164 => {
+            (from.0 / 1000..=to.0 / 1000).any(|s| rfc3164_timestamp(Millis(s * 1000)) == ts)
+        }
     }
 }
 
@@ -305,8 +317,12 @@ fn every_transport_and_format_delivers_each_alert_once_intact() {
             let prefix = format!("{transport:?}-{format:?}-{payload:?}");
             for a in alerts(&prefix) {
                 out.send(&a);
-                let msg = String::from_utf8(format_message(&cfg, &a, &host, pid, Millis(0))).unwrap();
-                let key = (input_name(transport).to_string(), split_time(format, &msg).0);
+                let msg =
+                    String::from_utf8(format_message(&cfg, &a, &host, pid, Millis(0))).unwrap();
+                let key = (
+                    input_name(transport).to_string(),
+                    split_time(format, &msg).0,
+                );
                 *expected.entry(key).or_default() += 1;
                 sent_alerts.push(a);
             }
@@ -330,7 +346,10 @@ fn every_transport_and_format_delivers_each_alert_once_intact() {
             Format::Rfc3164
         };
         let (msg, ts) = split_time(format, &msg);
-        assert!(time_in(format, &ts, from, to), "{ts} not in the test's time window");
+        assert!(
+            time_in(format, &ts, from, to),
+            "{ts} not in the test's time window"
+        );
         *got.entry((input, msg)).or_default() += 1;
     }
     if got != expected {
@@ -342,6 +361,7 @@ fn every_transport_and_format_delivers_each_alert_once_intact() {
     // rsyslog's own parse: the JSON MSG parses back to the alert that was sent.
     let parsed = rs.file("parsed.log");
     let mut json_msgs = 0;
+    let mut rfc5424_msgs = 0;
     for line in parsed.lines() {
         let f: Vec<&str> = line.split('\t').collect();
         assert_eq!(f.len(), 8, "{line}");
@@ -357,20 +377,29 @@ fn every_transport_and_format_delivers_each_alert_once_intact() {
         } else {
             assert!(msg.starts_with("CEF:0|execwatch|execwatch|"), "{msg}");
         }
-        if !line.starts_with("imuxsock") || f[5] != "-" {
-            // RFC 5424 messages: rsyslog saw one SD element with our escaped values.
-            if f[5] == "alert" {
-                assert!(f[6].starts_with("[execwatch@32473 rule_id=\"99c2b626\" rule_name=\"Web Server Spawned via \\\"Python\\\" [x\\]\" severity=\"low\" risk_score=\"21\" alert_id=\""), "{line}");
-            }
+        if f[5] == "alert" {
+            // RFC 5424: rsyslog saw one SD element holding our escaped values.
+            let sd = format!(
+                "[execwatch@32473 rule_id=\"99c2b626\" rule_name=\"Web Server Spawned via \\\"Python\\\" [x\\]\" severity=\"low\" risk_score=\"21\" alert_id=\"{}\"]",
+                f[6].rsplit_once("alert_id=\"").map(|p| p.1).unwrap_or_default().trim_end_matches("\"]")
+            );
+            assert_eq!(f[6], sd, "{line}");
+            rfc5424_msgs += 1;
+        } else {
+            assert_eq!((f[5], f[6]), ("-", "-"), "{line}");
         }
     }
     assert_eq!(json_msgs, 18);
+    assert_eq!(rfc5424_msgs, 18);
 }
 
 /// Sends `n` numbered alerts.
 fn send_numbered(out: &SyslogOutput, range: std::ops::Range<usize>) {
     for i in range {
-        out.send(&alert(&format!("n{i:03}"), &["python3", &format!("arg\n{i}]")]));
+        out.send(&alert(
+            &format!("n{i:03}"),
+            &["python3", &format!("arg\n{i}]")],
+        ));
     }
 }
 
@@ -393,7 +422,8 @@ fn outage_queues_and_restart_delivers_in_order_without_loss_or_duplicates() {
     for transport in [Transport::Tcp, Transport::Udp, Transport::Unix] {
         let mut rs = Rsyslog::new(&format!("outage-{transport:?}"));
         rs.start();
-        let out = SyslogOutput::start(rs.config(transport, Format::Rfc5424, Payload::Json)).unwrap();
+        let out =
+            SyslogOutput::start(rs.config(transport, Format::Rfc5424, Payload::Json)).unwrap();
         send_numbered(&out, 0..3);
         wait_for("the first 3", || rs.raw().len() >= 3);
         rs.stop();
@@ -433,7 +463,9 @@ fn overflow_while_down_drops_exactly_the_excess() {
     assert_eq!((s.dropped, s.queued, s.sent), (7, 5, 0));
 
     rs.start();
-    wait_for("the 5 queued", || rs.raw().len() >= 5 && out.stats().sent == 5);
+    wait_for("the 5 queued", || {
+        rs.raw().len() >= 5 && out.stats().sent == 5
+    });
     let s = out.stats();
     assert_eq!((s.dropped, s.sent, s.queued), (7, 5, 0));
     assert_eq!(out.shutdown(DEADLINE), 0);

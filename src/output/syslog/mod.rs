@@ -84,29 +84,47 @@ pub enum Payload {
 /// The syslog facility, which receivers route on. The numeric codes are RFC 5424 §6.2.1's.
 #[derive(Clone, Copy, Debug, Default, Deserialize, PartialEq, Eq)]
 #[serde(rename_all = "lowercase")]
-#[allow(missing_docs)]
 pub enum Facility {
+    /// Kernel messages (0).
     Kern,
+    /// User-level messages (1).
     User,
+    /// Mail system (2).
     Mail,
+    /// System daemons (3).
     Daemon,
     /// The default: detections are security messages, which is what auth is routed as.
     #[default]
     Auth,
+    /// Messages of the syslog daemon itself (5).
     Syslog,
+    /// Line printer subsystem (6).
     Lpr,
+    /// Network news subsystem (7).
     News,
+    /// UUCP subsystem (8).
     Uucp,
+    /// Clock daemon (9).
     Cron,
+    /// Security/authorization messages kept private (10).
     Authpriv,
+    /// FTP daemon (11).
     Ftp,
+    /// Local use 0 (16), free for sites to route as they like.
     Local0,
+    /// Local use 1 (17), free for sites to route as they like.
     Local1,
+    /// Local use 2 (18), free for sites to route as they like.
     Local2,
+    /// Local use 3 (19), free for sites to route as they like.
     Local3,
+    /// Local use 4 (20), free for sites to route as they like.
     Local4,
+    /// Local use 5 (21), free for sites to route as they like.
     Local5,
+    /// Local use 6 (22), free for sites to route as they like.
     Local6,
+    /// Local use 7 (23), free for sites to route as they like.
     Local7,
 }
 

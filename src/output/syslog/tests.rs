@@ -515,3 +515,35 @@ fn oversized_datagram_is_undeliverable_not_retried_forever() {
     assert!(got[1].ends_with(ALERT_JSON.as_bytes()));
     assert_eq!(out.shutdown(Duration::from_secs(1)), 0);
 }
+
+#[test]
+fn random_hostile_text_never_breaks_a_message() {
+    // A fixed-seed xorshift, so a failure reproduces; the alphabet is what can break syslog syntax.
+    let alphabet: Vec<char> =
+        "\n\r\0\t\u{7f}\u{85}\u{9b}\u{2028}\u{feff}]\"\\[=| <>:é\u{1F600}aZ9-"
+            .chars()
+            .collect();
+    let mut seed: u64 = 0x9e37_79b9_7f4a_7c15;
+    let mut next = move || {
+        seed ^= seed << 13;
+        seed ^= seed >> 7;
+        seed ^= seed << 17;
+        seed
+    };
+    for _ in 0..2000 {
+        let len = (next() % 40) as usize;
+        let s: String = (0..len)
+            .map(|_| alphabet[(next() % alphabet.len() as u64) as usize])
+            .collect();
+        let a = hostile_alert(&s);
+        for format in [Format::Rfc5424, Format::Rfc3164] {
+            for payload in [Payload::Json, Payload::Cef] {
+                let msg = format_message(&config(format, payload), &a, &s, 1, NOW);
+                assert_one_clean_line(&msg);
+                if format == Format::Rfc5424 {
+                    check_5424_structure(&text(msg), &s);
+                }
+            }
+        }
+    }
+}
