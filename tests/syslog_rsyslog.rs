@@ -471,3 +471,45 @@ fn overflow_while_down_drops_exactly_the_excess() {
     assert_eq!(out.shutdown(DEADLINE), 0);
     assert_eq!(received_numbers(&rs), (0..5).collect::<Vec<_>>());
 }
+
+#[test]
+fn volume_in_order_over_stream_and_unix_sockets() {
+    if !can_run() {
+        return;
+    }
+    const N: usize = 5000;
+    for transport in [Transport::Tcp, Transport::Unix] {
+        let mut rs = Rsyslog::new(&format!("volume-{transport:?}"));
+        rs.start();
+        let out = SyslogOutput::start(SyslogConfig {
+            queue_capacity: N,
+            ..rs.config(transport, Format::Rfc5424, Payload::Json)
+        })
+        .unwrap();
+        let alerts: Vec<Value> = (0..N)
+            .map(|i| alert(&format!("v{i:05}"), &["python3", &format!("{i}\n]")]))
+            .collect();
+        let t = Instant::now();
+        for a in &alerts {
+            out.send(a);
+        }
+        let queued_in = t.elapsed();
+        assert_eq!(out.stats().dropped, 0);
+        assert_eq!(out.shutdown(DEADLINE), 0);
+        let delivered_in = t.elapsed();
+        wait_for("all volume messages", || rs.raw().len() >= N);
+        eprintln!(
+            "volume {transport:?}: {N} queued in {queued_in:?}, sent in {delivered_in:?}, all written after {:?}",
+            t.elapsed()
+        );
+        let ids: Vec<usize> = rs
+            .raw()
+            .iter()
+            .map(|(_, m)| {
+                let at = m.find("\"uuid\":\"v").unwrap() + 9;
+                m[at..at + 5].parse().unwrap()
+            })
+            .collect();
+        assert_eq!(ids, (0..N).collect::<Vec<_>>(), "{transport:?}");
+    }
+}
