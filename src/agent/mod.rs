@@ -476,7 +476,8 @@ impl Pipeline {
         if let Some(s) = self.outputs.syslog_stats() {
             c.insert("syslog_sent".into(), s.sent);
             c.insert("syslog_dropped".into(), s.dropped);
-            c.insert("syslog_queued".into(), s.queued);
+            c.insert("syslog_queued".into(), s.queued as u64);
+            c.insert("syslog_send_errors".into(), s.send_errors);
             c.insert("syslog_reconnects".into(), s.reconnects);
         }
         tracing::info!(
