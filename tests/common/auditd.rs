@@ -1,0 +1,164 @@
+//! The host's real auditd for tests: started when it is not running, given an exec rule, and put
+//! back as it was when dropped (rule removed, auditd stopped if the test started it, the kernel's
+//! `enabled` flag restored), even on a panic. With rules loaded and no auditd, the kernel would write
+//! every record to its console.
+
+use std::path::Path;
+use std::process::Command;
+use std::time::{Duration, Instant};
+
+/// The log the system auditd writes.
+pub const AUDIT_LOG: &str = "/var/log/audit/audit.log";
+
+/// Why the real-auditd tests cannot run here, if they cannot.
+pub fn missing() -> Option<String> {
+    if !nix::unistd::Uid::effective().is_root() {
+        return Some("not running as root".into());
+    }
+    for tool in ["/usr/sbin/auditd", "/usr/sbin/auditctl"] {
+        if !Path::new(tool).exists() {
+            return Some(format!("{tool} is not installed"));
+        }
+    }
+    None
+}
+
+/// Whether to run: skips with a message, or fails when `EXECWATCH_REQUIRE_E2E=1`.
+pub fn can_run(test: &str) -> bool {
+    let why = missing().or_else(super::rsyslog::missing);
+    match why {
+        None => true,
+        Some(why) if std::env::var("EXECWATCH_REQUIRE_E2E").as_deref() == Ok("1") => {
+            panic!("EXECWATCH_REQUIRE_E2E=1 but {test} cannot run: {why}")
+        }
+        Some(why) => {
+            eprintln!("SKIPPED: {test}: {why}");
+            false
+        }
+    }
+}
+
+fn auditctl(args: &[&str]) -> String {
+    let out = Command::new("auditctl")
+        .args(args)
+        .output()
+        .expect("run auditctl");
+    String::from_utf8_lossy(&out.stdout).into_owned()
+}
+
+/// The pid of the running auditd, if any.
+pub fn auditd_pid() -> Option<i32> {
+    std::fs::read_dir("/proc")
+        .ok()?
+        .filter_map(Result::ok)
+        .find_map(|e| {
+            let pid: i32 = e.file_name().to_str()?.parse().ok()?;
+            let comm = std::fs::read_to_string(e.path().join("comm")).ok()?;
+            (comm.trim_end() == "auditd").then_some(pid)
+        })
+}
+
+/// The kernel's lost-record counter.
+pub fn lost() -> u64 {
+    auditctl(&["-s"])
+        .lines()
+        .find_map(|l| l.strip_prefix("lost ")?.trim().parse().ok())
+        .unwrap_or(0)
+}
+
+/// Asks auditd to rotate its log now (SIGUSR1), as `service auditd rotate` does.
+pub fn rotate() {
+    let pid = auditd_pid().expect("auditd runs");
+    nix::sys::signal::kill(
+        nix::unistd::Pid::from_raw(pid),
+        nix::sys::signal::Signal::SIGUSR1,
+    )
+    .unwrap();
+}
+
+/// A running auditd with an execve/execveat rule, for the life of the value.
+pub struct Auditd {
+    rule: Vec<String>,
+    started: Option<i32>,
+    enabled_before: String,
+}
+
+impl Auditd {
+    /// Starts auditd if needed and adds `-a always,exit -F arch=b64 -S execve,execveat -k KEY`.
+    pub fn start(key: &str) -> Auditd {
+        let enabled_before = auditctl(&["-s"])
+            .lines()
+            .find_map(|l| l.strip_prefix("enabled ").map(|v| v.trim().to_string()))
+            .unwrap_or_else(|| "0".into());
+        let started = if auditd_pid().is_none() {
+            let status = Command::new("/usr/sbin/auditd")
+                .status()
+                .expect("start auditd");
+            assert!(status.success(), "auditd failed to start: {status}");
+            let t = Instant::now();
+            loop {
+                if let Some(pid) = auditd_pid() {
+                    if Path::new(AUDIT_LOG).exists() {
+                        break Some(pid);
+                    }
+                }
+                assert!(
+                    t.elapsed() < Duration::from_secs(10),
+                    "auditd did not come up"
+                );
+                std::thread::sleep(Duration::from_millis(50));
+            }
+        } else {
+            None
+        };
+        let rule: Vec<String> = [
+            "always,exit",
+            "-F",
+            "arch=b64",
+            "-S",
+            "execve,execveat",
+            "-k",
+            key,
+        ]
+        .iter()
+        .map(|s| s.to_string())
+        .collect();
+        let mut add = vec!["-a".to_string()];
+        add.extend(rule.iter().cloned());
+        let out = Command::new("auditctl").args(&add).output().unwrap();
+        let auditd = Auditd {
+            rule,
+            started,
+            enabled_before,
+        };
+        assert!(
+            out.status.success(),
+            "auditctl -a: {}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        auditd
+    }
+}
+
+impl Drop for Auditd {
+    fn drop(&mut self) {
+        let mut del = vec!["-d".to_string()];
+        del.extend(self.rule.iter().cloned());
+        let _ = Command::new("auditctl").args(&del).output();
+        if let Some(pid) = self.started {
+            let _ = nix::sys::signal::kill(
+                nix::unistd::Pid::from_raw(pid),
+                nix::sys::signal::Signal::SIGTERM,
+            );
+            let t = Instant::now();
+            while Path::new(&format!("/proc/{pid}")).exists()
+                && t.elapsed() < Duration::from_secs(10)
+            {
+                std::thread::sleep(Duration::from_millis(50));
+            }
+            let _ = Command::new("auditctl")
+                .args(["-e", &self.enabled_before])
+                .output();
+        }
+    }
+}
