@@ -5,7 +5,7 @@ CARGO  ?= cargo
 SHARED ?= ../shared
 SUDO   := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
 
-.PHONY: all build run test lint bench deps-bench clean
+.PHONY: all build run test deps-test bench deps-bench clean
 
 all: build
 
@@ -16,8 +16,9 @@ build:
 run: build
 	$(SUDO) ./target/release/execwatch run
 
-## Every test: formatting, lints, unit and integration tests.
-test:
+## Every test: formatting, lints, unit and integration tests. The end-to-end tests need root, auditd and
+## rsyslog (installed here when run as root); without them they say so and skip.
+test: deps-test
 	rustup component add rustfmt clippy >/dev/null 2>&1 || true
 	$(CARGO) fmt --all -- --check
 	$(CARGO) clippy --locked --all-targets -- -D warnings
@@ -26,6 +27,10 @@ test:
 ## Replay throughput on a 1,000,000-line log, side by side with ausearch (see benches/replay.py).
 bench: build deps-bench
 	python3 benches/replay.py --shared $(SHARED) --binary target/release/execwatch
+
+deps-test:
+	@if [ "$$(id -u)" = 0 ] && ! { [ -x /usr/sbin/auditd ] && [ -x /usr/sbin/rsyslogd ] && [ -x /usr/bin/python3 ]; }; then \
+		apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq auditd rsyslog python3; fi
 
 deps-bench:
 	@command -v ausearch >/dev/null || { $(SUDO) apt-get update -qq && $(SUDO) apt-get install -y -qq auditd; }
