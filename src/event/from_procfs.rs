@@ -99,7 +99,6 @@ impl ProcfsEventBuilder {
             auditd: None,
         }
     }
-
 }
 
 #[cfg(test)]

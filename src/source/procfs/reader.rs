@@ -310,7 +310,13 @@ impl ProcReader {
         }
     }
 
-    fn read_small(&mut self, pid: u32, file: &str, limit: u64, denied: &mut u32) -> Option<Vec<u8>> {
+    fn read_small(
+        &mut self,
+        pid: u32,
+        file: &str,
+        limit: u64,
+        denied: &mut u32,
+    ) -> Option<Vec<u8>> {
         self.set_path(pid, file);
         let mut out = Vec::new();
         match File::open(&self.path).and_then(|f| f.take(limit).read_to_end(&mut out)) {
@@ -415,7 +421,10 @@ mod tests {
         assert_eq!(split_cmdline(b"ls\0-l\0"), [&b"ls"[..], b"-l"]);
         assert_eq!(split_cmdline(b"a\0\0b\0"), [&b"a"[..], b"", b"b"]);
         assert_eq!(split_cmdline(b"a\0\0"), [&b"a"[..], b""]);
-        assert_eq!(split_cmdline(b"nginx: worker process"), [&b"nginx: worker process"[..]]);
+        assert_eq!(
+            split_cmdline(b"nginx: worker process"),
+            [&b"nginx: worker process"[..]]
+        );
         assert_eq!(split_cmdline(b"a\0b"), [&b"a"[..], b"b"]);
         assert_eq!(split_cmdline(b"\0"), [&b""[..]]);
         assert!(split_cmdline(b"").is_empty());
@@ -424,14 +433,18 @@ mod tests {
 
     #[test]
     fn status_ids() {
-        let status = b"Name:\tbash\nUmask:\t0022\nState:\tS (sleeping)\nUid:\t1000\t0\t1001\t1002\n\
+        let status =
+            b"Name:\tbash\nUmask:\t0022\nState:\tS (sleeping)\nUid:\t1000\t0\t1001\t1002\n\
             Gid:\t100\t101\t102\t103\nGroups:\t4 24\n";
         let ids = parse_status_ids(status).unwrap();
         assert_eq!(ids.uid, [1000, 0, 1001, 1002]);
         assert_eq!(ids.gid, [100, 101, 102, 103]);
         assert_eq!(parse_status_ids(b"Uid:\t1\t2\t3\n"), None);
         assert_eq!(parse_status_ids(b"Uid:\t1\t2\t3\nGid:\t1\t2\t3\t4\n"), None);
-        assert_eq!(parse_status_ids(b"Uid:\tx\t2\t3\t4\nGid:\t1\t2\t3\t4\n"), None);
+        assert_eq!(
+            parse_status_ids(b"Uid:\tx\t2\t3\t4\nGid:\t1\t2\t3\t4\n"),
+            None
+        );
     }
 
     #[test]
