@@ -221,9 +221,8 @@ pub fn run(
                 .and_then(|_| c.drain(MAX_DATAGRAMS_PER_WAKE, &mut events))
             {
                 Ok(d) => {
-                    for ev in events.drain(..) {
-                        poller.on_event(ev, &mut out);
-                    }
+                    poller.on_events(&events, &mut out);
+                    events.clear();
                     if d.overrun {
                         stats.connector_overruns.fetch_add(1, Relaxed);
                         poller.overrun();

@@ -111,6 +111,7 @@ pub struct Poller {
     gone: Vec<u32>,
     forked: HashSet<u32>,
     recent: VecDeque<(u32, u32)>,
+    last_exec: HashMap<u32, usize>,
     connector: bool,
     seeding: bool,
 }
@@ -131,6 +132,7 @@ impl Poller {
             gone: Vec::new(),
             forked: HashSet::new(),
             recent: VecDeque::new(),
+            last_exec: HashMap::new(),
             connector: false,
             seeding: false,
         }
@@ -247,6 +249,28 @@ impl Poller {
         }
         self.stats.tracked.store(self.table.len() as u64, Relaxed);
         Ok(())
+    }
+
+    /// Reacts to a batch of proc connector events, in order. An exec superseded by a later exec
+    /// of the same process in the batch is skipped: its image is already gone, and reading it
+    /// would only delay the read of the image that may still be there.
+    pub fn on_events(&mut self, events: &[ProcEvent], out: &mut Vec<ProcMessage>) {
+        self.last_exec.clear();
+        for (i, ev) in events.iter().enumerate() {
+            if let ProcEvent::Exec { tgid, .. } = ev {
+                self.last_exec.insert(*tgid, i);
+            }
+        }
+        for (i, &ev) in events.iter().enumerate() {
+            if let ProcEvent::Exec { tgid, .. } = ev {
+                if self.last_exec.get(&tgid).is_some_and(|&last| last != i) {
+                    self.stats.connector_events.fetch_add(1, Relaxed);
+                    self.forked.remove(&tgid);
+                    continue;
+                }
+            }
+            self.on_event(ev, out);
+        }
     }
 
     /// Reacts to a proc connector event.
@@ -996,6 +1020,33 @@ mod tests {
         assert_eq!(
             summary(&mut out),
             ["exec 60 seed=false [curl x] parent=Some(10)/-bash"]
+        );
+        // Two execs of one pid in a batch: only the last image is read (and reported once).
+        fake.add(Fake {
+            pid: 60,
+            comm: "id",
+            ppid: 10,
+            exe: Some("/usr/bin/id"),
+            argv: b"id\0",
+            ..Fake::default()
+        });
+        let t = sys::monotonic_ns();
+        let batch = [
+            ProcEvent::Exec {
+                pid: 60,
+                tgid: 60,
+                timestamp_ns: t,
+            },
+            ProcEvent::Exec {
+                pid: 60,
+                tgid: 60,
+                timestamp_ns: t + 1,
+            },
+        ];
+        p.on_events(&batch, &mut out);
+        assert_eq!(
+            summary(&mut out),
+            ["exec 60 seed=false [id] parent=Some(10)/-bash"]
         );
         // A thread's creation is not a process.
         p.on_event(

@@ -334,20 +334,24 @@ impl ProcReader {
     /// empty and counted in [`ProcInfo::denied`]; a process that vanishes before `stat` is read,
     /// or whose `stat` changes identity while we read, is [`ReadError::Vanished`].
     pub fn read(&mut self, pid: u32) -> Result<ProcInfo, ReadError> {
+        let mut denied = 0;
+        // What an exiting process loses first (its mm, so its cmdline, and its exe link) is read
+        // first: a 1 ms process is often gone a few hundred microseconds after the proc connector
+        // says it exec'd, and a zombie still has its `stat` and `status`.
+        let cmdline = self.read_small(pid, "cmdline", MAX_CMDLINE_BYTES + 1, &mut denied);
+        let exe = self.read_link(pid, "exe", &mut denied);
         let stat = self.read_stat(pid)?;
         if stat.is_kernel_thread() {
             return Err(ReadError::KernelThread(stat));
         }
-        if stat.state == b'Z' || stat.state == b'X' {
+        let dead = stat.state == b'Z' || stat.state == b'X';
+        if dead && (exe.is_none() || cmdline.as_ref().is_none_or(|c| c.is_empty())) {
             return Err(ReadError::Zombie(stat));
         }
-        let mut denied = 0;
-        let exe = self.read_link(pid, "exe", &mut denied);
-        let cmdline = self.read_small(pid, "cmdline", MAX_CMDLINE_BYTES + 1, &mut denied);
-        let cwd = self.read_link(pid, "cwd", &mut denied);
         let ids = self
             .read_small(pid, "status", 64 * 1024, &mut denied)
             .and_then(|s| parse_status_ids(&s));
+        let cwd = self.read_link(pid, "cwd", &mut denied);
         let (args, cmdline_truncated) = match cmdline {
             Some(mut c) => {
                 let cut = c.len() as u64 > MAX_CMDLINE_BYTES;
