@@ -1089,3 +1089,58 @@ mod tests {
         assert_eq!(p.stats().evictions.load(Relaxed), 6);
     }
 }
+
+#[cfg(test)]
+mod cost {
+    use super::*;
+    use std::time::Instant;
+
+    /// The cost of an idle poll of the real /proc: `cargo test --release --lib idle_poll_cost --
+    /// --ignored --nocapture` (start a few thousand `sleep` processes first for a busy host).
+    #[test]
+    #[ignore = "a measurement, not a check"]
+    fn idle_poll_cost() {
+        let mut p = Poller::new(
+            PollerConfig::system(),
+            Arc::new(Host::default()),
+            Arc::default(),
+        );
+        p.set_connector(true);
+        let mut out = Vec::new();
+        let t = Instant::now();
+        p.seed(&mut out).unwrap();
+        let seed = t.elapsed();
+        let n = out.len();
+        out.clear();
+        let rounds = 200;
+        let t = Instant::now();
+        for _ in 0..rounds {
+            p.poll(&mut out).unwrap();
+            out.clear();
+        }
+        let per_poll = t.elapsed() / rounds;
+        let mut dir = PidDir::default();
+        let mut count = 0usize;
+        let t = Instant::now();
+        for _ in 0..rounds {
+            dir.scan(std::path::Path::new("/proc"), |_| count += 1)
+                .unwrap();
+        }
+        let scan = t.elapsed() / rounds;
+        let t = Instant::now();
+        for _ in 0..rounds {
+            for e in std::fs::read_dir("/proc").unwrap() {
+                count += usize::from(e.is_ok());
+            }
+        }
+        println!(
+            "getdents64 scan alone {scan:?}, std read_dir {:?}",
+            t.elapsed() / rounds
+        );
+        println!(
+            "{} pids tracked ({n} processes): seed {seed:?}, idle poll {per_poll:?} ({:.2} us per pid)",
+            p.tracked(),
+            per_poll.as_secs_f64() * 1e6 / p.tracked().max(1) as f64
+        );
+    }
+}

@@ -221,7 +221,7 @@ pub enum ReadError {
     Vanished,
     /// A kernel thread: not an exec, skipped (but remembered so it is not read again).
     KernelThread(Stat),
-    /// A zombie: it ran and exited before we looked; nothing but `stat` is left to read.
+    /// A zombie whose argv or exe was already gone: it ran and exited before we could read it.
     Zombie(Stat),
     /// `stat` could not be read or parsed for another reason (permission, odd content).
     Unreadable(io::Error),
