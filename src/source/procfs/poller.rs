@@ -1133,6 +1133,7 @@ mod cost {
                 count += usize::from(e.is_ok());
             }
         }
+        assert!(count > 0);
         println!(
             "getdents64 scan alone {scan:?}, std read_dir {:?}",
             t.elapsed() / rounds
