@@ -9,6 +9,7 @@ pub mod bytes;
 pub mod dedup;
 pub mod document;
 pub mod exec;
+pub mod from_procfs;
 pub mod host;
 pub mod known_field;
 pub mod normalize;
