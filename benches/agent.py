@@ -53,14 +53,15 @@ class Agent:
                     f'[sources.audit]\nenabled = {str(audit).lower()}\n'
                     f'[sources.procfs]\nenabled = {str(procfs).lower()}\nproc_connector = {str(connector).lower()}\n'
                     f'[outputs.json]\npath = "{self.alerts}"\n[outputs.syslog]\nenabled = false\n'
-                    f'[state]\ndir = "{work}/state"\n[health]\nstats_interval_s = 1\n')
+                    f'[state]\ndir = "{work}/state"\n')
         self.log = open(os.path.join(work, "agent.log"), "w+")
         self.proc = subprocess.Popen([binary, "run", "--config", config], stdout=subprocess.DEVNULL, stderr=self.log)
         deadline = time.time() + 15
-        while "stats:" not in open(self.log.name).read():
+        while " running" not in open(self.log.name).read():
             if time.time() > deadline:
                 sys.exit("the agent did not start: " + open(self.log.name).read())
             time.sleep(0.05)
+        time.sleep(1)  # the sources have opened and caught up
         self.offset = os.path.getsize(self.alerts) if os.path.exists(self.alerts) else 0
 
     def new_alerts(self):

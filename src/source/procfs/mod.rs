@@ -133,6 +133,9 @@ pub struct ProcfsStats {
 }
 
 /// The longest the watcher sleeps before looking at `stop` again.
+/// How often /proc is listed in full while the proc connector works.
+const CONNECTOR_POLL: Duration = Duration::from_secs(2);
+
 const STOP_LATENCY: Duration = Duration::from_millis(100);
 
 /// The most connector datagrams handled before the loop polls and sends again.
@@ -208,8 +211,12 @@ pub fn run(
         return;
     }
     stats.seeded.store(true, Relaxed);
-    let interval = Duration::from_millis(config.poll_interval_ms.max(1));
-    let mut next_poll = Instant::now() + interval;
+    let configured = Duration::from_millis(config.poll_interval_ms.max(1));
+    // With the connector, every fork, exec and exit is reported as it happens, so the full readdir is
+    // only a safety net (it also runs at once after an overrun): a readdir of 2,000 processes costs
+    // ~1.7 ms, 1.7% of a core at 100 ms but 0.1% at 2 s. Without it, polling is the source.
+    let interval_now = |connected: bool| if connected { configured.max(CONNECTOR_POLL) } else { configured };
+    let mut next_poll = Instant::now() + interval_now(connector.is_some());
     while !stop.load(Relaxed) {
         let wait = next_poll
             .saturating_duration_since(Instant::now())
@@ -244,7 +251,7 @@ pub fn run(
             if let Err(e) = poller.poll(&mut out) {
                 tracing::warn!(error = %e, "cannot list /proc");
             }
-            next_poll = Instant::now() + interval;
+            next_poll = Instant::now() + interval_now(connector.is_some());
         }
         if !send_all(&mut out, &tx, &stop) {
             return;
