@@ -281,3 +281,134 @@ fn kill_9_and_restart_lose_and_duplicate_nothing() {
     assert_eq!(ids.len(), expected.len());
     std::fs::remove_dir_all(&dir).unwrap();
 }
+
+#[test]
+fn sighup_reloads_rules_keeps_them_on_a_bad_reload_and_reopens_the_alert_file() {
+    let dir = std::env::temp_dir().join(format!("execwatch-hup-{}", std::process::id()));
+    let _ = std::fs::remove_dir_all(&dir);
+    std::fs::create_dir_all(dir.join("rules")).unwrap();
+    let log = dir.join("audit.log");
+    let cfg = config(&dir, &log);
+    let seed =
+        Path::new(env!("CARGO_MANIFEST_DIR")).join("rules/execution_python_webserver_spawned.toml");
+    std::fs::copy(&seed, dir.join("rules/seed.toml")).unwrap();
+    let text = std::fs::read_to_string(&cfg).unwrap().replace(
+        "paths = []",
+        &format!("paths = [\"{}\"]", dir.join("rules").display()),
+    );
+    std::fs::write(
+        &cfg,
+        text.replace("[state]", "[health]\nstats_interval_s = 1\n[state]"),
+    )
+    .unwrap();
+    let mut child = Command::new(BIN)
+        .args(["run", "--config", cfg.to_str().unwrap()])
+        .stdout(Stdio::null())
+        .stderr(std::fs::File::create(dir.join("agent.log")).unwrap())
+        .spawn()
+        .unwrap();
+    let pid = nix::unistd::Pid::from_raw(child.id() as i32);
+    let agent_log = || std::fs::read_to_string(dir.join("agent.log")).unwrap_or_default();
+    let data = recent(&std::fs::read(fixture("audit/seed-rule.log")).unwrap());
+    let lines: Vec<&[u8]> = data.split_inclusive(|&b| b == b'\n').collect();
+    let half = lines.len() / 2;
+    append(&log, &lines[..half].concat());
+    let expected = expected_alerts();
+    let first = wait_for_alerts(&dir.join("alerts.ndjson"), 1).len();
+    assert!(first >= 1);
+    std::thread::sleep(Duration::from_millis(300));
+    let first = read_alerts(&dir.join("alerts.ndjson")).len();
+
+    // A broken rule file: the reload is refused and the running rules keep alerting.
+    std::fs::write(dir.join("rules/broken.toml"), "[rule]\nname = \"x\"\n").unwrap();
+    std::fs::rename(dir.join("alerts.ndjson"), dir.join("alerts.ndjson.1")).unwrap();
+    nix::sys::signal::kill(pid, nix::sys::signal::Signal::SIGHUP).unwrap();
+    let deadline = Instant::now() + Duration::from_secs(10);
+    while !agent_log().contains("reload failed, keeping the running rules") {
+        assert!(Instant::now() < deadline, "{}", agent_log());
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    assert!(
+        agent_log().contains("broken.toml"),
+        "the refusal names the file: {}",
+        agent_log()
+    );
+    append(&log, &lines[half..].concat());
+    // The alert file was reopened: the rest of the alerts go to the new file.
+    let rest = wait_for_alerts(&dir.join("alerts.ndjson"), expected.len() - first);
+    assert_eq!(rest.len(), expected.len() - first);
+    let mut all = read_alerts(&dir.join("alerts.ndjson.1"));
+    all.extend(rest);
+    assert_eq!(name_args(&all), expected);
+
+    // `execwatch status` reads the stats the running agent writes.
+    let deadline = Instant::now() + Duration::from_secs(10);
+    let status = loop {
+        let out = Command::new(BIN)
+            .args(["status", "--json", "--config", cfg.to_str().unwrap()])
+            .output()
+            .unwrap();
+        let s: Value = serde_json::from_slice(&out.stdout).unwrap_or(Value::Null);
+        if s["counters"]["alerts"].as_u64() == Some(expected.len() as u64) {
+            assert!(out.status.success());
+            break s;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "status never showed the alerts: {s}"
+        );
+        std::thread::sleep(Duration::from_millis(100));
+    };
+    assert_eq!(status["pid"].as_u64(), Some(u64::from(child.id())));
+    assert_eq!(status["counters"]["events_audit"].as_u64(), Some(40));
+    assert_eq!(
+        status["counters"]["audit_lines"].as_u64(),
+        Some(lines.len() as u64)
+    );
+    let human = Command::new(BIN)
+        .args(["status", "--config", cfg.to_str().unwrap()])
+        .output()
+        .unwrap();
+    assert!(String::from_utf8_lossy(&human.stdout).contains(": running"));
+
+    // Fixed: the reload is taken.
+    std::fs::remove_file(dir.join("rules/broken.toml")).unwrap();
+    nix::sys::signal::kill(pid, nix::sys::signal::Signal::SIGHUP).unwrap();
+    let deadline = Instant::now() + Duration::from_secs(10);
+    while !agent_log().contains("reloaded") {
+        assert!(Instant::now() < deadline, "{}", agent_log());
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    nix::sys::signal::kill(pid, nix::sys::signal::Signal::SIGTERM).unwrap();
+    assert!(child.wait().unwrap().success());
+    let after = Command::new(BIN)
+        .args(["status", "--config", cfg.to_str().unwrap()])
+        .output()
+        .unwrap();
+    assert_eq!(
+        after.status.code(),
+        Some(3),
+        "status says the agent is not running"
+    );
+    std::fs::remove_dir_all(&dir).unwrap();
+}
+
+#[test]
+fn a_bad_configuration_stops_start_up_naming_file_line_and_key() {
+    let dir = std::env::temp_dir().join(format!("execwatch-badcfg-{}", std::process::id()));
+    let _ = std::fs::remove_dir_all(&dir);
+    std::fs::create_dir_all(&dir).unwrap();
+    let cfg = dir.join("execwatch.toml");
+    std::fs::write(&cfg, "[sources.audit]\nenabled = true\npoll_interval = 5\n").unwrap();
+    let out = Command::new(BIN)
+        .args(["run", "--config", cfg.to_str().unwrap()])
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(2));
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        err.contains(&format!("{}:3:", cfg.display())) && err.contains("poll_interval"),
+        "{err}"
+    );
+    std::fs::remove_dir_all(&dir).unwrap();
+}

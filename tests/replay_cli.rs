@@ -413,3 +413,61 @@ fn tempdir(name: &str) -> PathBuf {
     std::fs::create_dir_all(&dir).unwrap();
     dir
 }
+
+/// The newest upstream seed rule excludes a systemd parent: parents come from earlier execs.
+#[test]
+fn parent_fields_from_earlier_execs_let_the_upstream_rule_exclude_systemd() {
+    let exec = |serial: u32, pid: u32, ppid: u32, exe: &str, args: &[&str]| {
+        let h = format!("msg=audit(1795805100.{serial:03}:{serial}):");
+        let argv: Vec<String> = args
+            .iter()
+            .enumerate()
+            .map(|(i, a)| format!("a{i}=\"{a}\""))
+            .collect();
+        format!(
+            "type=SYSCALL {h} arch=c000003e syscall=59 success=yes exit=0 ppid={ppid} pid={pid} auid=4294967295 uid=0 gid=0 euid=0 suid=0 fsuid=0 egid=0 sgid=0 fsgid=0 tty=(none) ses=4294967295 comm=\"x\" exe=\"{exe}\" key=\"exec\"\n\
+             type=EXECVE {h} argc={} {}\ntype=CWD {h} cwd=\"/\"\ntype=PROCTITLE {h} proctitle=78\n",
+            args.len(),
+            argv.join(" ")
+        )
+    };
+    let log = [
+        exec(1, 1, 0, "/usr/lib/systemd/systemd", &["/sbin/init"]),
+        exec(
+            2,
+            500,
+            1,
+            "/usr/bin/python3.11",
+            &["python3", "-m", "http.server"],
+        ),
+        exec(3, 600, 1, "/usr/bin/bash", &["bash"]),
+        exec(
+            4,
+            601,
+            600,
+            "/usr/bin/python3.11",
+            &["python3", "-m", "http.server"],
+        ),
+    ]
+    .concat();
+    let upstream = shared("corpus/rules/execution_python_webserver_spawned.toml");
+    let out = run(
+        &["replay", "--rules", upstream.to_str().unwrap(), "-"],
+        Some(log.as_bytes()),
+    );
+    assert!(out.status.success(), "{}", stderr(&out));
+    let alerts = ndjson(&out);
+    assert_eq!(
+        alerts.len(),
+        1,
+        "only the python3 whose parent is not systemd"
+    );
+    assert_eq!(alerts[0]["process"]["pid"], 601);
+    assert_eq!(
+        alerts[0]["process"]["parent"]["executable"],
+        "/usr/bin/bash"
+    );
+    // The seed rule (version 1) has no such exclusion: both alert.
+    let out = run(&["replay", "-"], Some(log.as_bytes()));
+    assert_eq!(ndjson(&out).len(), 2);
+}

@@ -215,7 +215,13 @@ pub fn run(
     // With the connector, every fork, exec and exit is reported as it happens, so the full readdir is
     // only a safety net (it also runs at once after an overrun): a readdir of 2,000 processes costs
     // ~1.7 ms, 1.7% of a core at 100 ms but 0.1% at 2 s. Without it, polling is the source.
-    let interval_now = |connected: bool| if connected { configured.max(CONNECTOR_POLL) } else { configured };
+    let interval_now = |connected: bool| {
+        if connected {
+            configured.max(CONNECTOR_POLL)
+        } else {
+            configured
+        }
+    };
     let mut next_poll = Instant::now() + interval_now(connector.is_some());
     while !stop.load(Relaxed) {
         let wait = next_poll
