@@ -5,7 +5,7 @@ CARGO  ?= cargo
 SHARED ?= ../shared
 SUDO   := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
 
-.PHONY: all build run test deps-test bench deps-bench clean
+.PHONY: all build run test deps-test bench bench-agent deps-bench clean
 
 all: build
 
@@ -14,7 +14,7 @@ build:
 
 ## The agent in the foreground on built-in defaults, alerts printed as they happen (Ctrl-C stops it).
 run: build
-	$(SUDO) ./target/release/execwatch run
+	$(SUDO) ./target/release/execwatch run --stdout
 
 ## Every test: formatting, lints, unit and integration tests. The end-to-end tests need root, auditd and
 ## rsyslog (installed here when run as root); without them they say so and skip.
@@ -31,6 +31,10 @@ bench: build deps-bench
 deps-test:
 	@if [ "$$(id -u)" = 0 ] && ! { [ -x /usr/sbin/auditd ] && [ -x /usr/sbin/rsyslogd ] && [ -x /usr/bin/python3 ]; }; then \
 		apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq auditd rsyslog python3; fi
+
+## The live agent with real auditd and processes: latency, /proc catch rates, idle cost (needs root).
+bench-agent: build deps-bench
+	$(SUDO) python3 benches/agent.py --binary target/release/execwatch
 
 deps-bench:
 	@command -v ausearch >/dev/null || { $(SUDO) apt-get update -qq && $(SUDO) apt-get install -y -qq auditd; }
