@@ -57,7 +57,7 @@ class Agent:
         self.log = open(os.path.join(work, "agent.log"), "w+")
         self.proc = subprocess.Popen([binary, "run", "--config", config], stdout=subprocess.DEVNULL, stderr=self.log)
         deadline = time.time() + 15
-        while " running" not in open(self.log.name).read():
+        while " running rules=" not in open(self.log.name).read():
             if time.time() > deadline:
                 sys.exit("the agent did not start: " + open(self.log.name).read())
             time.sleep(0.05)

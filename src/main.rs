@@ -1,6 +1,6 @@
 //! The `execwatch` command line.
 
-use std::io::{self, Write};
+use std::io::{self, IsTerminal, Write};
 use std::path::PathBuf;
 use std::process::ExitCode;
 
@@ -149,8 +149,10 @@ fn config_path(named: Option<PathBuf>) -> Option<PathBuf> {
 fn run_agent(args: RunArgs) -> ExitCode {
     let filter = tracing_subscriber::EnvFilter::try_from_env("EXECWATCH_LOG")
         .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info"));
+    // Colours only on a terminal: under systemd, stderr goes to the journal as plain text.
     tracing_subscriber::fmt()
         .with_env_filter(filter)
+        .with_ansi(io::stderr().is_terminal())
         .with_writer(io::stderr)
         .init();
     let config_path = config_path(args.config);

@@ -412,3 +412,65 @@ fn a_bad_configuration_stops_start_up_naming_file_line_and_key() {
     );
     std::fs::remove_dir_all(&dir).unwrap();
 }
+
+#[test]
+fn an_unreadable_audit_log_is_said_plainly_and_the_agent_runs_on_proc() {
+    if !nix::unistd::Uid::effective().is_root() {
+        eprintln!("SKIPPED: needs root to run the agent as an unprivileged user");
+        return;
+    }
+    use std::os::unix::fs::PermissionsExt;
+    use std::os::unix::process::CommandExt;
+    let dir = std::env::temp_dir().join(format!("execwatch-noperm-{}", std::process::id()));
+    let _ = std::fs::remove_dir_all(&dir);
+    std::fs::create_dir_all(&dir).unwrap();
+    std::fs::set_permissions(&dir, std::fs::Permissions::from_mode(0o777)).unwrap();
+    let log = dir.join("audit.log");
+    std::fs::write(&log, "").unwrap();
+    std::fs::set_permissions(&log, std::fs::Permissions::from_mode(0o600)).unwrap();
+    let cfg = config(&dir, &log);
+    let text = std::fs::read_to_string(&cfg).unwrap().replace(
+        "[sources.procfs]\nenabled = false",
+        "[sources.procfs]\nenabled = true",
+    );
+    std::fs::write(&cfg, text).unwrap();
+    std::fs::set_permissions(&cfg, std::fs::Permissions::from_mode(0o644)).unwrap();
+    let mut child = Command::new(BIN)
+        .args(["run", "--config", cfg.to_str().unwrap()])
+        .uid(65534)
+        .gid(65534)
+        .stdout(Stdio::null())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let stderr = child.stderr.take().unwrap();
+    let (tx, rx) = mpsc::channel();
+    std::thread::spawn(move || {
+        for line in BufReader::new(stderr).lines() {
+            if tx.send(line.unwrap_or_default()).is_err() {
+                break;
+            }
+        }
+    });
+    let mut log_text = String::new();
+    let deadline = Instant::now() + Duration::from_secs(15);
+    while !log_text.contains(" running rules=") && Instant::now() < deadline {
+        if let Ok(line) = rx.recv_timeout(Duration::from_millis(100)) {
+            log_text.push_str(&line);
+            log_text.push('\n');
+        }
+    }
+    nix::sys::signal::kill(
+        nix::unistd::Pid::from_raw(child.id() as i32),
+        nix::sys::signal::Signal::SIGTERM,
+    )
+    .unwrap();
+    let status = child.wait().unwrap();
+    assert!(
+        log_text.contains("the audit source is off: cannot read"),
+        "{log_text}"
+    );
+    assert!(log_text.contains("audit=false procfs=true"), "{log_text}");
+    assert!(status.success(), "{log_text}");
+    std::fs::remove_dir_all(&dir).unwrap();
+}

@@ -100,7 +100,7 @@ impl Agent {
             dir: dir.to_path_buf(),
         };
         wait(Duration::from_secs(15), "the agent to start", || {
-            agent.log().contains(" running")
+            agent.log().contains(" running rules=")
         });
         // The audit source has caught up with the log's current end once a stats line was written.
         wait(Duration::from_secs(15), "the agent's first stats", || {

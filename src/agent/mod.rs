@@ -104,6 +104,7 @@ struct Pipeline {
     counters: Counters,
     alerts_unsynced: bool,
     last_checkpoint: Instant,
+    audit_error_logged: Option<Instant>,
 }
 
 #[derive(Debug, Default, Clone, Copy)]
@@ -133,13 +134,26 @@ pub fn run(mut config: Config, options: RunOptions, signals: &Signals) -> Result
                 }
             }
         }
-        let lookback = u64::try_from(rules.lookback().as_millis()).unwrap_or(u64::MAX);
-        let since = Millis::now().0.saturating_sub(lookback);
-        Some(AuditSource::open(
-            &config.sources.audit.path,
-            &config.state.dir,
-            since,
-        ))
+        match std::fs::File::open(&config.sources.audit.path) {
+            Err(e) if e.kind() == std::io::ErrorKind::PermissionDenied => {
+                let m = format!(
+                    "the audit source is off: cannot read {}: {e}",
+                    config.sources.audit.path.display()
+                );
+                tracing::error!("{m}");
+                warnings.push(m);
+                None
+            }
+            _ => {
+                let lookback = u64::try_from(rules.lookback().as_millis()).unwrap_or(u64::MAX);
+                let since = Millis::now().0.saturating_sub(lookback);
+                Some(AuditSource::open(
+                    &config.sources.audit.path,
+                    &config.state.dir,
+                    since,
+                ))
+            }
+        }
     } else {
         None
     };
@@ -193,6 +207,7 @@ pub fn run(mut config: Config, options: RunOptions, signals: &Signals) -> Result
         counters: Counters::default(),
         alerts_unsynced: false,
         last_checkpoint: Instant::now(),
+        audit_error_logged: None,
         config: config.clone(),
     };
     let started = Millis::now().to_rfc3339();
@@ -274,7 +289,15 @@ impl Pipeline {
             match audit.poll(&mut closed) {
                 Ok(n) => progressed |= n > 0,
                 Err(e) => {
-                    tracing::error!("{}: {e}", self.config.sources.audit.path.display());
+                    // Said once a minute, not at every poll.
+                    let now = Instant::now();
+                    if self
+                        .audit_error_logged
+                        .is_none_or(|t| now.duration_since(t) >= Duration::from_secs(60))
+                    {
+                        tracing::error!("{}: {e}", self.config.sources.audit.path.display());
+                        self.audit_error_logged = Some(now);
+                    }
                     std::thread::sleep(poll);
                 }
             }
