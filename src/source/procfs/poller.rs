@@ -294,7 +294,10 @@ impl Poller {
                 self.on_exec(tgid, timestamp_ns, out);
             }
             ProcEvent::Exit { pid, tgid, .. } if pid == tgid => {
+                // Reported now rather than at the next full listing, which runs only every few
+                // seconds while the connector works.
                 self.forked.remove(&tgid);
+                self.forget(tgid, out);
             }
             _ => {}
         }
@@ -951,6 +954,35 @@ mod tests {
         );
         p.poll(&mut out).unwrap();
         assert!(out.is_empty());
+
+        // An exit event reports the exit at once, not at the next full listing.
+        fake.add(Fake {
+            pid: 51,
+            comm: "sleep",
+            ppid: 10,
+            exe: Some("/usr/bin/sleep"),
+            argv: b"sleep\01\0",
+            ..Fake::default()
+        });
+        p.on_event(
+            ProcEvent::Exec {
+                pid: 51,
+                tgid: 51,
+                timestamp_ns: sys::monotonic_ns(),
+            },
+            &mut out,
+        );
+        out.clear();
+        fake.remove(51);
+        p.on_event(
+            ProcEvent::Exit {
+                pid: 51,
+                tgid: 51,
+                timestamp_ns: sys::monotonic_ns(),
+            },
+            &mut out,
+        );
+        assert_eq!(summary(&mut out), ["exited 51"]);
 
         // Exec without fork in a known pid: a new image, timestamped by the kernel's clock.
         fake.add(Fake {
