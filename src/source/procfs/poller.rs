@@ -961,7 +961,7 @@ mod tests {
             comm: "sleep",
             ppid: 10,
             exe: Some("/usr/bin/sleep"),
-            argv: b"sleep\01\0",
+            argv: b"sleep\0one\0",
             ..Fake::default()
         });
         p.on_event(
