@@ -156,20 +156,7 @@ fn follows_a_growing_rotating_log_and_stops_cleanly_on_sigterm() {
     while let Ok(line) = rx.recv_timeout(Duration::from_millis(200)) {
         alerts.push(serde_json::from_str::<Value>(&line).unwrap());
     }
-    let got: Vec<(String, Vec<String>)> = alerts
-        .iter()
-        .map(|a| {
-            let args = a["process"]["args"]
-                .as_array()
-                .unwrap()
-                .iter()
-                .map(|x| x.as_str().unwrap().to_string());
-            (
-                a["process"]["name"].as_str().unwrap().to_string(),
-                args.collect(),
-            )
-        })
-        .collect();
+    let got = name_args(&alerts);
     assert_eq!(got, expected, "{stderr}");
     assert_eq!(
         name_args(&read_alerts(&dir.join("alerts.ndjson"))),

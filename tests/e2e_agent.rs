@@ -214,17 +214,57 @@ fn run_for(cwd: &Path, argv: &[&str], for_ms: u64) -> u32 {
 
 const SEED: &str = "Web Server Spawned via Python";
 
+/// What every test here holds while it runs. Dropped in reverse order: agent, rsyslog, audit rule and
+/// auditd, files, then the lock.
+struct Setup {
+    agent: Agent,
+    rs: Option<Rsyslog>,
+    _auditd: Option<Auditd>,
+    scratch: Scratch,
+    _lock: std::sync::MutexGuard<'static, ()>,
+}
+
+/// Takes the lock and starts what a test needs, or `None` when the test must skip.
+fn setup(test: &str, audit: bool, procfs: bool, syslog: bool) -> Option<Setup> {
+    let lock = LOCK.lock().unwrap_or_else(|e| e.into_inner());
+    if !auditd::can_run(test) {
+        return None;
+    }
+    let scratch = Scratch::new(test);
+    let auditd = audit.then(|| Auditd::start("execwatch-e2e"));
+    let rs = syslog.then(|| {
+        let mut rs = Rsyslog::new(test);
+        rs.start();
+        rs
+    });
+    let agent = Agent::start(&scratch.0, audit, procfs, rs.as_ref().map(|r| r.tcp_port));
+    Some(Setup {
+        agent,
+        rs,
+        _auditd: auditd,
+        scratch,
+        _lock: lock,
+    })
+}
+
 #[test]
 fn http_server_runs_alert_once_each_in_the_file_and_in_rsyslog() {
-    let _lock = LOCK.lock().unwrap_or_else(|e| e.into_inner());
-    if !auditd::can_run("http_server_runs_alert_once_each_in_the_file_and_in_rsyslog") {
+    let Some(Setup {
+        _lock: _held,
+        _auditd: _audit,
+        scratch,
+        rs,
+        agent,
+    }) = setup(
+        "http_server_runs_alert_once_each_in_the_file_and_in_rsyslog",
+        true,
+        true,
+        true,
+    )
+    else {
         return;
-    }
-    let scratch = Scratch::new("seed");
-    let _auditd = Auditd::start("execwatch-e2e");
-    let mut rs = Rsyslog::new("e2e-seed");
-    rs.start();
-    let agent = Agent::start(&scratch.0, true, true, Some(rs.tcp_port));
+    };
+    let rs = rs.unwrap();
     let work = scratch.0.join("work");
     std::fs::create_dir_all(&work).unwrap();
     std::os::unix::fs::symlink(
@@ -389,15 +429,22 @@ fn agent_alerts_for(dir: &Path, pids: &[u32]) -> Vec<Value> {
 
 #[test]
 fn argv_with_newline_and_rfc5424_specials_is_one_intact_message() {
-    let _lock = LOCK.lock().unwrap_or_else(|e| e.into_inner());
-    if !auditd::can_run("argv_with_newline_and_rfc5424_specials_is_one_intact_message") {
+    let Some(Setup {
+        _lock: _held,
+        _auditd: _audit,
+        scratch: _scratch,
+        rs,
+        agent,
+    }) = setup(
+        "argv_with_newline_and_rfc5424_specials_is_one_intact_message",
+        true,
+        false,
+        true,
+    )
+    else {
         return;
-    }
-    let scratch = Scratch::new("special");
-    let _auditd = Auditd::start("execwatch-e2e");
-    let mut rs = Rsyslog::new("e2e-special");
-    rs.start();
-    let agent = Agent::start(&scratch.0, true, false, Some(rs.tcp_port));
+    };
+    let rs = rs.unwrap();
     let hostile = "line1\nline2 ] \" \\ [x@1 y=\"z\"] \r<13>1 - forged - - - -";
     let status = Command::new("/bin/true")
         .args(["execwatch-e2e-marker", hostile])
@@ -426,15 +473,17 @@ fn argv_with_newline_and_rfc5424_specials_is_one_intact_message() {
 
 #[test]
 fn syslog_down_then_up_loses_nothing() {
-    let _lock = LOCK.lock().unwrap_or_else(|e| e.into_inner());
-    if !auditd::can_run("syslog_down_then_up_loses_nothing") {
+    let Some(Setup {
+        _lock: _held,
+        _auditd: _audit,
+        scratch: _scratch,
+        rs,
+        agent,
+    }) = setup("syslog_down_then_up_loses_nothing", true, false, true)
+    else {
         return;
-    }
-    let scratch = Scratch::new("syslogdown");
-    let _auditd = Auditd::start("execwatch-e2e");
-    let mut rs = Rsyslog::new("e2e-down");
-    rs.start();
-    let agent = Agent::start(&scratch.0, true, false, Some(rs.tcp_port));
+    };
+    let mut rs = rs.unwrap();
     let tag = format!("down-{}", std::process::id());
     let mark = |i: usize| {
         Command::new("/bin/true")
@@ -482,13 +531,21 @@ fn syslog_down_then_up_loses_nothing() {
 
 #[test]
 fn auditd_rotating_under_load_loses_nothing() {
-    let _lock = LOCK.lock().unwrap_or_else(|e| e.into_inner());
-    if !auditd::can_run("auditd_rotating_under_load_loses_nothing") {
+    let Some(Setup {
+        _lock: _held,
+        _auditd: _audit,
+        scratch,
+        rs: _rs,
+        agent,
+    }) = setup(
+        "auditd_rotating_under_load_loses_nothing",
+        true,
+        false,
+        false,
+    )
+    else {
         return;
-    }
-    let scratch = Scratch::new("rotate");
-    let _auditd = Auditd::start("execwatch-e2e");
-    let agent = Agent::start(&scratch.0, true, false, None);
+    };
     let lost_before = auditd::lost();
     let n = 2000;
     let tag = format!("load-{}", std::process::id());
@@ -542,12 +599,21 @@ fn agent_alerts(dir: &Path) -> Vec<Value> {
 
 #[test]
 fn procfs_alone_catches_a_two_second_http_server() {
-    let _lock = LOCK.lock().unwrap_or_else(|e| e.into_inner());
-    if !auditd::can_run("procfs_alone_catches_a_two_second_http_server") {
+    let Some(Setup {
+        _lock: _held,
+        _auditd: _audit,
+        scratch,
+        rs: _rs,
+        agent,
+    }) = setup(
+        "procfs_alone_catches_a_two_second_http_server",
+        false,
+        true,
+        false,
+    )
+    else {
         return;
-    }
-    let scratch = Scratch::new("procfs");
-    let agent = Agent::start(&scratch.0, false, true, None);
+    };
     let work = scratch.0.join("work");
     std::fs::create_dir_all(&work).unwrap();
     let pid = run_for(
