@@ -64,7 +64,7 @@ pkg-tools:
 		$(CARGO) install --locked cargo-deb cargo-generate-rpm
 	@rustup target list --installed 2>/dev/null | grep -qx '$(PKG_TARGET)' || rustup target add $(PKG_TARGET)
 	@case '$(PKG_TARGET)' in *musl*) command -v musl-gcc >/dev/null 2>&1 || { \
-		$(SUDO) apt-get update -qq && DEBIAN_FRONTEND=noninteractive $(SUDO) apt-get install -y -qq musl-tools; } ;; esac
+		$(SUDO) apt-get update -qq && $(SUDO) env DEBIAN_FRONTEND=noninteractive apt-get install -y -qq musl-tools; } ;; esac
 
 clean:
 	$(CARGO) clean

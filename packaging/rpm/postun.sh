@@ -7,8 +7,11 @@ if [ "$1" -eq 0 ]; then
 	# /var/log/execwatch by hand when it is no longer needed.
 	rm -rf /var/lib/execwatch
 	# rpm has removed /etc/audit/rules.d/execwatch.rules (or saved an edited one as .rpmsave).
-	if command -v augenrules >/dev/null 2>&1 && [ -d /etc/audit/rules.d ]; then
+	if command -v augenrules >/dev/null 2>&1 && [ -d /etc/audit/rules.d ] \
+		&& { pidof auditd || pgrep -x auditd; } >/dev/null 2>&1; then
 		augenrules --load >/dev/null 2>&1 || :
+	elif command -v auditctl >/dev/null 2>&1; then
+		auditctl -D -k execwatch >/dev/null 2>&1 || :
 	fi
 fi
 exit 0
