@@ -88,7 +88,11 @@ fn make(target: &str, file: &str) -> PathBuf {
     );
     eprintln!("make {target}: {:.1?}", started.elapsed());
     let path = Path::new(ROOT).join("target/pkg").join(file);
-    assert!(path.is_file(), "make {target} did not build {}", path.display());
+    assert!(
+        path.is_file(),
+        "make {target} did not build {}",
+        path.display()
+    );
     path
 }
 
@@ -129,8 +133,8 @@ impl Drop for TempDir {
 /// The seed-rule fixture with every `msg=audit(SEC.` moved so that its first record is a minute old
 /// (the agent's first start reads back only as far as the rules look: 9 minutes).
 fn recent_fixture() -> String {
-    let text =
-        std::fs::read_to_string(Path::new(ROOT).join("tests/fixtures/audit/seed-rule.log")).unwrap();
+    let text = std::fs::read_to_string(Path::new(ROOT).join("tests/fixtures/audit/seed-rule.log"))
+        .unwrap();
     let seconds = |s: &str| {
         s.split("msg=audit(").nth(1).unwrap()[..10]
             .parse::<u64>()
@@ -172,7 +176,10 @@ const DEB_FILES: &[(&str, u32)] = &[
     ("/usr/bin/execwatch", 0o755),
     ("/lib/systemd/system/execwatch.service", 0o644),
     ("/etc/execwatch/execwatch.toml", 0o644),
-    ("/etc/execwatch/rules.d/execution_python_webserver_spawned.toml", 0o644),
+    (
+        "/etc/execwatch/rules.d/execution_python_webserver_spawned.toml",
+        0o644,
+    ),
     ("/etc/audit/rules.d/execwatch.rules", 0o640),
     ("/etc/logrotate.d/execwatch", 0o644),
     ("/usr/share/man/man8/execwatch.8.gz", 0o644),
@@ -234,7 +241,11 @@ fn deb_builds_installs_alerts_and_purges_cleanly() {
     // The package's relations: the static binary needs nothing; auditd only recommended.
     let fields = run_ok(
         "dpkg-deb",
-        &["--show", "--showformat=${Depends}|${Recommends}|${Version}", deb],
+        &[
+            "--show",
+            "--showformat=${Depends}|${Recommends}|${Version}",
+            deb,
+        ],
     );
     let fields: Vec<&str> = fields.split('|').collect();
     assert!(!fields[0].contains("auditd"), "Depends: {}", fields[0]);
@@ -279,7 +290,9 @@ fn deb_builds_installs_alerts_and_purges_cleanly() {
     let conffiles = run_ok("dpkg-query", &["-W", "-f=${Conffiles}\n", "execwatch"]);
     for path in CONFFILES {
         assert!(
-            conffiles.lines().any(|l| l.trim_start().starts_with(&format!("{path} "))),
+            conffiles
+                .lines()
+                .any(|l| l.trim_start().starts_with(&format!("{path} "))),
             "{path} is not a conffile:\n{conffiles}"
         );
     }
@@ -384,14 +397,24 @@ fn deb_builds_installs_alerts_and_purges_cleanly() {
     assert_eq!(lines(alerts), expected_alerts(), "alerts written");
     let text = std::fs::read_to_string(alerts).unwrap();
     assert!(text.contains("Web Server Spawned via Python"));
-    assert_eq!(mode(alerts.to_str().unwrap()) & 0o007, 0, "alerts are not world-readable");
+    assert_eq!(
+        mode(alerts.to_str().unwrap()) & 0o007,
+        0,
+        "alerts are not world-readable"
+    );
     assert!(Path::new("/var/lib/execwatch/status.json").is_file());
-    let status = run("/usr/bin/execwatch", &["status", "--config", config.to_str().unwrap()]);
+    let status = run(
+        "/usr/bin/execwatch",
+        &["status", "--config", config.to_str().unwrap()],
+    );
     assert_eq!(status.status.code(), Some(3), "status of a stopped agent");
 
     // Remove: the program goes, configuration, state and alerts stay.
     run_ok("dpkg", &["-r", "execwatch"]);
-    for path in ["/usr/bin/execwatch", "/lib/systemd/system/execwatch.service"] {
+    for path in [
+        "/usr/bin/execwatch",
+        "/lib/systemd/system/execwatch.service",
+    ] {
         assert!(!exists(path), "{path} left after dpkg -r");
     }
     for path in CONFFILES {
@@ -420,7 +443,10 @@ fn rpm_builds_with_files_config_flags_scriptlets_and_dependencies() {
         .iter()
         .find(|t| !have(t))
         .map(|t| format!("{t} is not installed"));
-    if !can_run("rpm_builds_with_files_config_flags_scriptlets_and_dependencies", why) {
+    if !can_run(
+        "rpm_builds_with_files_config_flags_scriptlets_and_dependencies",
+        why,
+    ) {
         return;
     }
     let rpm = make("rpm", &format!("execwatch-{VERSION}-1.x86_64.rpm"));
@@ -432,10 +458,16 @@ fn rpm_builds_with_files_config_flags_scriptlets_and_dependencies() {
         run_ok("rpm", &all)
     };
 
-    assert_eq!(query(&["--qf", "%{NAME} %{VERSION} %{RELEASE}"]), format!("execwatch {VERSION} 1"));
+    assert_eq!(
+        query(&["--qf", "%{NAME} %{VERSION} %{RELEASE}"]),
+        format!("execwatch {VERSION} 1")
+    );
 
     // Files with their modes and flags (c = config, n = noreplace, d = doc).
-    let files = query(&["--qf", "[%{FILEMODES:perms} %{FILEFLAGS:fflags} %{FILENAMES}\n]"]);
+    let files = query(&[
+        "--qf",
+        "[%{FILEMODES:perms} %{FILEFLAGS:fflags} %{FILENAMES}\n]",
+    ]);
     let entry = |path: &str| {
         files
             .lines()
@@ -445,9 +477,17 @@ fn rpm_builds_with_files_config_flags_scriptlets_and_dependencies() {
     };
     for (path, perms, flags) in [
         ("/usr/bin/execwatch", "-rwxr-xr-x", ""),
-        ("/usr/lib/systemd/system/execwatch.service", "-rw-r--r--", ""),
+        (
+            "/usr/lib/systemd/system/execwatch.service",
+            "-rw-r--r--",
+            "",
+        ),
         ("/etc/execwatch/execwatch.toml", "-rw-r--r--", "cn"),
-        ("/etc/execwatch/rules.d/execution_python_webserver_spawned.toml", "-rw-r--r--", "cn"),
+        (
+            "/etc/execwatch/rules.d/execution_python_webserver_spawned.toml",
+            "-rw-r--r--",
+            "cn",
+        ),
         ("/etc/audit/rules.d/execwatch.rules", "-rw-r-----", "cn"),
         ("/etc/logrotate.d/execwatch", "-rw-r--r--", "cn"),
         ("/usr/share/man/man8/execwatch.8.gz", "-rw-r--r--", "d"),
@@ -483,7 +523,10 @@ fn rpm_builds_with_files_config_flags_scriptlets_and_dependencies() {
         "systemctl start execwatch.service",
         "disable --now execwatch.service",
     ] {
-        assert!(scripts.contains(needle), "{needle:?} not in scriptlets:\n{scripts}");
+        assert!(
+            scripts.contains(needle),
+            "{needle:?} not in scriptlets:\n{scripts}"
+        );
     }
 
     // Dependencies: a static binary needs no library; audit is a weak dependency.
