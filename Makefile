@@ -44,7 +44,7 @@ PKG_DIR    := target/pkg
 packages: deb rpm
 
 deb: pkg-build
-	$(CARGO) deb --no-build --locked --target $(PKG_TARGET) --output $(PKG_DIR)/
+	$(CARGO) deb --no-build --strip --locked --target $(PKG_TARGET) --output $(PKG_DIR)/
 	@ls -1 $(PKG_DIR)/*.deb
 
 rpm: pkg-build
