@@ -375,7 +375,7 @@ fn deb_builds_installs_alerts_and_purges_cleanly() {
     )
     .unwrap();
     let alerts = Path::new("/var/log/execwatch/alerts.ndjson");
-    let mut agent = Command::new("/usr/bin/execwatch")
+    let agent = Command::new("/usr/bin/execwatch")
         .args(["run", "--config", config.to_str().unwrap()])
         .stdout(Stdio::null())
         .stderr(Stdio::piped())
