@@ -5,7 +5,7 @@ CARGO  ?= cargo
 SHARED ?= ../shared
 SUDO   := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
 
-.PHONY: all build run test deps-test bench bench-agent deps-bench clean
+.PHONY: all build run test deps-test bench bench-agent deps-bench clean deb rpm packages pkg-build pkg-tools
 
 all: build
 
@@ -38,6 +38,37 @@ bench-agent: build deps-bench
 
 deps-bench:
 	@command -v ausearch >/dev/null || { $(SUDO) apt-get update -qq && $(SUDO) apt-get install -y -qq auditd; }
+
+## Packages: target/pkg/execwatch_VERSION-1_amd64.deb and target/pkg/execwatch-VERSION-1.x86_64.rpm, with a
+## statically linked (musl) release binary that runs on any x86-64 Linux (see docs/install.md).
+## cargo-deb, cargo-generate-rpm, the musl target and musl-tools are installed when missing.
+PKG_TARGET ?= x86_64-unknown-linux-musl
+PKG_DIR    := target/pkg
+
+packages: deb rpm
+
+deb: pkg-build
+	$(CARGO) deb --no-build --strip --locked --target $(PKG_TARGET) --output $(PKG_DIR)/
+	@ls -1 $(PKG_DIR)/*.deb
+
+rpm: pkg-build
+	$(CARGO) generate-rpm --target $(PKG_TARGET) --payload-compress gzip --output $(PKG_DIR)/
+	@ls -1 $(PKG_DIR)/*.rpm
+
+## The release binary for the packages, a stripped copy and the gzipped man page (for the rpm).
+pkg-build: pkg-tools
+	$(CARGO) build --release --locked --target $(PKG_TARGET)
+	mkdir -p $(PKG_DIR)
+	cp target/$(PKG_TARGET)/release/execwatch $(PKG_DIR)/execwatch
+	strip --strip-unneeded $(PKG_DIR)/execwatch
+	gzip -9n < packaging/execwatch.8 > $(PKG_DIR)/execwatch.8.gz
+
+pkg-tools:
+	@command -v cargo-deb >/dev/null 2>&1 && command -v cargo-generate-rpm >/dev/null 2>&1 || \
+		$(CARGO) install --locked cargo-deb cargo-generate-rpm
+	@rustup target list --installed 2>/dev/null | grep -qx '$(PKG_TARGET)' || rustup target add $(PKG_TARGET)
+	@case '$(PKG_TARGET)' in *musl*) command -v musl-gcc >/dev/null 2>&1 || { \
+		$(SUDO) apt-get update -qq && $(SUDO) env DEBIAN_FRONTEND=noninteractive apt-get install -y -qq musl-tools; } ;; esac
 
 clean:
 	$(CARGO) clean
