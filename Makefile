@@ -40,7 +40,7 @@ deps-bench:
 	@command -v ausearch >/dev/null || { $(SUDO) apt-get update -qq && $(SUDO) apt-get install -y -qq auditd; }
 
 ## Packages: target/pkg/execwatch_VERSION-1_amd64.deb and target/pkg/execwatch-VERSION-1.x86_64.rpm, with a
-## statically linked (musl) release binary that runs on any x86-64 Linux (see docs/install.md).
+## statically linked (musl) release binary that runs on any x86-64 Linux (see the README, "Installing as a service").
 ## cargo-deb, cargo-generate-rpm, the musl target and musl-tools are installed when missing.
 PKG_TARGET ?= x86_64-unknown-linux-musl
 PKG_DIR    := target/pkg

@@ -189,7 +189,6 @@ const DEB_FILES: &[(&str, u32)] = &[
     ("/usr/share/doc/execwatch/README.md", 0o644),
     ("/usr/share/doc/execwatch/NOTICE", 0o644),
     ("/usr/share/doc/execwatch/LICENSE", 0o644),
-    ("/usr/share/doc/execwatch/install.md", 0o644),
 ];
 
 const CONFFILES: &[&str] = &[
@@ -495,7 +494,6 @@ fn rpm_builds_with_files_config_flags_scriptlets_and_dependencies() {
         ("/usr/share/doc/execwatch/NOTICE", "-rw-r--r--", "d"),
         ("/usr/share/doc/execwatch/LICENSE", "-rw-r--r--", "d"),
         ("/usr/share/doc/execwatch/CHANGELOG.md", "-rw-r--r--", "d"),
-        ("/usr/share/doc/execwatch/install.md", "-rw-r--r--", "d"),
     ] {
         let line = entry(path);
         let mut parts = line.split_whitespace();
