@@ -78,33 +78,49 @@ fn open_safely(path: &Path) -> io::Result<File> {
                 .recursive(true)
                 .mode(DIR_MODE)
                 .create(dir)?;
+            // Explicit, whatever the umask.
+            std::fs::set_permissions(dir, std::fs::Permissions::from_mode(DIR_MODE))?;
         }
     }
-    let file = OpenOptions::new()
+    let flags = nix::libc::O_NOFOLLOW | nix::libc::O_NONBLOCK | nix::libc::O_CLOEXEC;
+    // Created by us: set the mode explicitly, so a strict umask (the unit's 0077) does not hide alerts
+    // from the file's group. An existing file keeps the mode its owner gave it (tightened below).
+    let created = OpenOptions::new()
         .append(true)
-        .create(true)
+        .create_new(true)
         .mode(FILE_MODE)
-        .custom_flags(nix::libc::O_NOFOLLOW | nix::libc::O_NONBLOCK | nix::libc::O_CLOEXEC)
-        .open(path)
-        .map_err(|e| {
-            if e.raw_os_error() == Some(nix::libc::ELOOP) {
-                io::Error::new(
-                    io::ErrorKind::InvalidInput,
-                    format!("{}: is a symlink; refusing to follow it", path.display()),
-                )
-            } else if e.raw_os_error() == Some(nix::libc::ENXIO) {
-                // O_NONBLOCK write-open of a FIFO nobody reads.
-                io::Error::new(
-                    io::ErrorKind::InvalidInput,
-                    format!(
-                        "{}: is a FIFO; refusing to write alerts to it",
-                        path.display()
-                    ),
-                )
-            } else {
-                io::Error::new(e.kind(), format!("{}: {e}", path.display()))
-            }
-        })?;
+        .custom_flags(flags)
+        .open(path);
+    let file = match created {
+        Ok(file) => {
+            file.set_permissions(std::fs::Permissions::from_mode(FILE_MODE))?;
+            Ok(file)
+        }
+        Err(e) if e.kind() == io::ErrorKind::AlreadyExists => OpenOptions::new()
+            .append(true)
+            .custom_flags(flags)
+            .open(path),
+        Err(e) => Err(e),
+    };
+    let file = file.map_err(|e| {
+        if e.raw_os_error() == Some(nix::libc::ELOOP) {
+            io::Error::new(
+                io::ErrorKind::InvalidInput,
+                format!("{}: is a symlink; refusing to follow it", path.display()),
+            )
+        } else if e.raw_os_error() == Some(nix::libc::ENXIO) {
+            // O_NONBLOCK write-open of a FIFO nobody reads.
+            io::Error::new(
+                io::ErrorKind::InvalidInput,
+                format!(
+                    "{}: is a FIFO; refusing to write alerts to it",
+                    path.display()
+                ),
+            )
+        } else {
+            io::Error::new(e.kind(), format!("{}: {e}", path.display()))
+        }
+    })?;
     let meta = file.metadata()?;
     let kind = meta.file_type();
     if !kind.is_file() {
@@ -215,6 +231,21 @@ mod tests {
         assert!(e.to_string().contains("FIFO"), "{e}");
         let e = JsonFile::open(&d).unwrap_err();
         assert!(!e.to_string().is_empty());
+        std::fs::remove_dir_all(&d).unwrap();
+    }
+
+    #[test]
+    fn a_strict_umask_does_not_change_the_mode_of_a_new_file() {
+        let d = dir("umask");
+        let path = d.join("alerts.ndjson");
+        let old = nix::sys::stat::umask(nix::sys::stat::Mode::from_bits_truncate(0o077));
+        let result = JsonFile::open(&path);
+        nix::sys::stat::umask(old);
+        result.unwrap();
+        assert_eq!(
+            std::fs::metadata(&path).unwrap().permissions().mode() & 0o777,
+            FILE_MODE
+        );
         std::fs::remove_dir_all(&d).unwrap();
     }
 
