@@ -134,6 +134,15 @@ impl Drop for Agent {
     }
 }
 
+/// A token no earlier run of the tests can have used (pid and wall-clock nanoseconds).
+fn unique_token() -> String {
+    let nanos = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap()
+        .as_nanos();
+    format!("{}-{nanos}", std::process::id())
+}
+
 fn read_ndjson(path: &Path) -> Vec<Value> {
     std::fs::read_to_string(path)
         .unwrap_or_default()
@@ -173,12 +182,27 @@ fn parent_pid_of(alert: &Value) -> i64 {
 }
 
 /// Alerts of the rule `name` about `pid` or its children.
-fn about<'a>(alerts: &'a [Value], pid: u32, rule: &str) -> Vec<&'a Value> {
+/// Alerts of the rule `rule` about `pid` or its children, for execs at or after `since` (pids are
+/// reused quickly with the default `pid_max` of 32,768, and the agent reads back 9 minutes of the
+/// host's audit.log).
+fn about<'a>(alerts: &'a [Value], pid: u32, since: &str, rule: &str) -> Vec<&'a Value> {
     let pid = i64::from(pid);
     alerts
         .iter()
-        .filter(|a| a["rule"]["name"] == rule && (pid_of(a) == pid || parent_pid_of(a) == pid))
+        .filter(|a| {
+            a["rule"]["name"] == rule
+                && (pid_of(a) == pid || parent_pid_of(a) == pid)
+                && a["kibana"]["alert"]["original_time"]
+                    .as_str()
+                    .is_some_and(|t| t >= since)
+        })
         .collect()
+}
+
+/// A second ago, as alerts write event times (RFC 3339, milliseconds, UTC). A second of slack: the
+/// kernel stamps audit records with its coarse clock, a few milliseconds behind ours.
+fn now_rfc3339() -> String {
+    execwatch::event::time::Millis(execwatch::event::time::Millis::now().0 - 1000).to_rfc3339()
 }
 
 fn python3() -> &'static str {
@@ -352,15 +376,17 @@ fn http_server_runs_alert_once_each_in_the_file_and_in_rsyslog() {
     ];
     let mut expected_total = 0;
     let mut pids = Vec::new();
+    let test_start = now_rfc3339();
     for (what, argv, names) in &cases {
         let argv: Vec<&str> = argv.iter().map(String::as_str).collect();
+        let since = now_rfc3339();
         let pid = run_for(&work, &argv, 600);
         pids.push(pid);
         expected_total += names.len();
         let t = Instant::now();
         // Both outputs, within the deadline of the exec.
-        while about(&agent.alerts(), pid, SEED).len() < names.len()
-            || about(&syslog_alerts(&rs), pid, SEED).len() < names.len()
+        while about(&agent.alerts(), pid, &since, SEED).len() < names.len()
+            || about(&syslog_alerts(&rs), pid, &since, SEED).len() < names.len()
         {
             assert!(
                 t.elapsed() < ALERT_DEADLINE,
@@ -370,7 +396,7 @@ fn http_server_runs_alert_once_each_in_the_file_and_in_rsyslog() {
             std::thread::sleep(Duration::from_millis(20));
         }
         for (source, alerts) in [("file", agent.alerts()), ("rsyslog", syslog_alerts(&rs))] {
-            let got: Vec<String> = about(&alerts, pid, SEED)
+            let got: Vec<String> = about(&alerts, pid, &since, SEED)
                 .iter()
                 .map(|a| {
                     let name = a["process"]["name"].as_str().unwrap();
@@ -393,10 +419,10 @@ fn http_server_runs_alert_once_each_in_the_file_and_in_rsyslog() {
     std::thread::sleep(Duration::from_millis(1500));
     let log = agent.stop();
     // Nothing late, nothing twice: the file and rsyslog hold exactly the same alerts.
-    let file = agent_alerts_for(&scratch.0, &pids);
+    let file = agent_alerts_for(&scratch.0, &pids, &test_start);
     let sys: Vec<Value> = syslog_alerts(&rs)
         .into_iter()
-        .filter(|a| pids_match(a, &pids))
+        .filter(|a| pids_match(a, &pids, &test_start))
         .collect();
     assert_eq!(file.len(), expected_total, "{log}");
     let ids = |v: &[Value]| {
@@ -413,17 +439,20 @@ fn http_server_runs_alert_once_each_in_the_file_and_in_rsyslog() {
     assert_eq!(unique.len(), expected_total, "no alert twice");
 }
 
-fn pids_match(alert: &Value, pids: &[u32]) -> bool {
-    alert["rule"]["name"] == SEED
+fn pids_match(alert: &Value, pids: &[u32], since: &str) -> bool {
+    alert["kibana"]["alert"]["original_time"]
+        .as_str()
+        .is_some_and(|t| t >= since)
+        && alert["rule"]["name"] == SEED
         && pids
             .iter()
             .any(|&p| pid_of(alert) == i64::from(p) || parent_pid_of(alert) == i64::from(p))
 }
 
-fn agent_alerts_for(dir: &Path, pids: &[u32]) -> Vec<Value> {
+fn agent_alerts_for(dir: &Path, pids: &[u32], since: &str) -> Vec<Value> {
     read_ndjson(&dir.join("alerts.ndjson"))
         .into_iter()
-        .filter(|a| pids_match(a, pids))
+        .filter(|a| pids_match(a, pids, since))
         .collect()
 }
 
@@ -445,7 +474,11 @@ fn argv_with_newline_and_rfc5424_specials_is_one_intact_message() {
         return;
     };
     let rs = rs.unwrap();
-    let hostile = "line1\nline2 ] \" \\ [x@1 y=\"z\"] \r<13>1 - forged - - - -";
+    // Unique per run: the agent reads back 9 minutes of the host's audit.log, which may hold an
+    // earlier run's exec.
+    let token = unique_token();
+    let hostile = format!("line1\nline2 ] \" \\ [x@1 y=\"z\"] \r<13>1 - forged-{token} - - - -");
+    let hostile = hostile.as_str();
     let status = Command::new("/bin/true")
         .args(["execwatch-e2e-marker", hostile])
         .status()
@@ -459,7 +492,7 @@ fn argv_with_newline_and_rfc5424_specials_is_one_intact_message() {
     let received: Vec<(String, String)> = rs
         .raw()
         .into_iter()
-        .filter(|(_, m)| m.contains("forged"))
+        .filter(|(_, m)| m.contains(&format!("forged-{token}")))
         .collect();
     assert_eq!(received.len(), 1, "exactly one message: {received:?}");
     let alert = syslog_alerts(&rs).into_iter().find(marker).unwrap();
@@ -484,7 +517,7 @@ fn syslog_down_then_up_loses_nothing() {
         return;
     };
     let mut rs = rs.unwrap();
-    let tag = format!("down-{}", std::process::id());
+    let tag = format!("down-{}", unique_token());
     let mark = |i: usize| {
         Command::new("/bin/true")
             .args(["execwatch-e2e-marker", &format!("{tag}-{i}")])
@@ -548,7 +581,7 @@ fn auditd_rotating_under_load_loses_nothing() {
     };
     let lost_before = auditd::lost();
     let n = 2000;
-    let tag = format!("load-{}", std::process::id());
+    let tag = format!("load-{}", unique_token());
     let script = format!(
         "i=0; while [ $i -lt {n} ]; do /bin/true execwatch-e2e-marker {tag}-$i; i=$((i+1)); done"
     );
@@ -616,17 +649,18 @@ fn procfs_alone_catches_a_two_second_http_server() {
     };
     let work = scratch.0.join("work");
     std::fs::create_dir_all(&work).unwrap();
+    let since = now_rfc3339();
     let pid = run_for(
         &work,
         &[python3(), "-m", "http.server", "0", "--bind", "127.0.0.1"],
         2000,
     );
     wait(ALERT_DEADLINE, "the /proc alert", || {
-        !about(&agent.alerts(), pid, SEED).is_empty()
+        !about(&agent.alerts(), pid, &since, SEED).is_empty()
     });
     std::thread::sleep(Duration::from_millis(300));
     let alerts = agent.alerts();
-    let mine = about(&alerts, pid, SEED);
+    let mine = about(&alerts, pid, &since, SEED);
     assert_eq!(mine.len(), 1, "{mine:?}");
     assert_eq!(mine[0]["event"]["provider"], "procfs");
     assert_eq!(
