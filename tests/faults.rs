@@ -13,7 +13,7 @@ use std::process::Command;
 use std::sync::Mutex;
 use std::time::{Duration, Instant};
 
-use common::filelog::{self, Agent, AgentConfig, Scratch};
+use common::filelog::{self, Agent, AgentConfig, NameArgs, Scratch};
 use serde_json::Value;
 
 static AUDITD_LOCK: Mutex<()> = Mutex::new(());
@@ -67,7 +67,7 @@ fn shift_field(line: &str, key: &str, by: u64) -> String {
 
 /// The seed fixture `copies` times, each copy 6 s after the previous with its own serials and pids,
 /// the last record 5 s old. Returns its lines and the expected alerts in order.
-fn seed_stream(copies: u64) -> (Vec<Vec<u8>>, Vec<(String, Vec<String>)>) {
+fn seed_stream(copies: u64) -> (Vec<Vec<u8>>, Vec<NameArgs>) {
     let seed: Vec<String> = filelog::seed_lines()
         .into_iter()
         .map(|l| String::from_utf8(l).unwrap())

@@ -9,7 +9,7 @@ use std::io::{Read, Write};
 use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
-use common::filelog::{self, Agent, AgentConfig, Scratch, BIN};
+use common::filelog::{self, Agent, AgentConfig, NameArgs, Scratch, BIN};
 use serde_json::Value;
 
 fn h(sec: u64, serial: u64) -> Vec<u8> {
@@ -115,7 +115,7 @@ fn hostile_material(with_long_line: bool) -> Vec<Hostile> {
 /// a duplicated CWD record inside an open event, and an alerting event copied under a new serial with
 /// a timestamp 100 s older than the stream (out of order: it must still alert). Returns the log and the
 /// expected alerts.
-fn hostile_log(with_long_line: bool) -> (Vec<u8>, Vec<(String, Vec<String>)>) {
+fn hostile_log(with_long_line: bool) -> (Vec<u8>, Vec<NameArgs>) {
     let lines = filelog::seed_lines();
     let mut expected = filelog::seed_expected();
     // Events of the seed fixture: runs of lines with the same serial.
@@ -419,7 +419,7 @@ fn a_flood_of_events_that_never_close_is_bounded_by_max_open_and_counted() {
 }
 
 /// Seed lines with hostile material, times moved into the agent's lookback.
-fn live_log() -> (Vec<u8>, Vec<(String, Vec<String>)>) {
+fn live_log() -> (Vec<u8>, Vec<NameArgs>) {
     let (log, expected) = hostile_log(true);
     (filelog::shift_times(&log, filelog::seed_shift()), expected)
 }

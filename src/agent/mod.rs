@@ -481,6 +481,9 @@ impl Pipeline {
         let d = self.dedup.stats();
         c.insert("procfs_duplicates".into(), d.duplicates);
         c.insert("procfs_only".into(), d.procfs_only);
+        // Hostile-input review (issue #5): /proc sightings dropped because 65,536 were already
+        // waiting for their audit record were counted in the dedup table but never reported.
+        c.insert("procfs_overflow".into(), d.overflow);
         if let Some(audit) = &self.audit {
             let s = audit.stats();
             c.insert("audit_lines".into(), s.lines);

@@ -38,8 +38,11 @@ pub fn seed_lines() -> Vec<Vec<u8>> {
         .collect()
 }
 
+/// An alert as the tests compare it: (process.name, process.args).
+pub type NameArgs = (String, Vec<String>);
+
 /// (process.name, process.args) of the seed fixture's expected alerts, in order.
-pub fn seed_expected() -> Vec<(String, Vec<String>)> {
+pub fn seed_expected() -> Vec<NameArgs> {
     let list: Vec<Value> = serde_json::from_str(
         &std::fs::read_to_string(fixture("audit/seed-rule.expected.json")).unwrap(),
     )
@@ -106,7 +109,7 @@ pub fn read_ndjson(path: &Path) -> Vec<Value> {
         .collect()
 }
 
-pub fn name_args(alerts: &[Value]) -> Vec<(String, Vec<String>)> {
+pub fn name_args(alerts: &[Value]) -> Vec<NameArgs> {
     alerts
         .iter()
         .map(|a| {
