@@ -457,6 +457,7 @@ fn the_agent_counts_hostile_input_in_its_stats_and_still_alerts() {
     assert_eq!(c["audit_duplicate_records"], 1, "{c}");
     assert!(c["audit_bad_values"].as_u64().unwrap() >= 2, "{c}");
     assert_eq!(c["alerts"], expected.len() as u64, "{c}");
+    assert_eq!(c["procfs_overflow"], 0, "reported: {c}");
 }
 
 /// Replaces `path` atomically by `new` (a symlink or FIFO made beside it, renamed over it).

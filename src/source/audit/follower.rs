@@ -466,6 +466,29 @@ mod tests {
         Dir(d)
     }
 
+    #[test]
+    fn open_log_refuses_a_fifo_without_blocking_and_follows_a_symlink_to_a_file() {
+        let d = dir("openlog");
+        let fifo = d.0.join("fifo");
+        nix::unistd::mkfifo(&fifo, nix::sys::stat::Mode::from_bits_truncate(0o600)).unwrap();
+        // A plain open would block here until a writer came.
+        let e = open_log(&fifo).unwrap_err();
+        assert_eq!(e.kind(), io::ErrorKind::InvalidInput);
+        assert!(e.to_string().contains("not a regular file"), "{e}");
+        assert!(
+            open_log(Path::new("/dev/zero")).is_err(),
+            "devices are refused"
+        );
+        let file = d.0.join("file");
+        std::fs::write(&file, "x\n").unwrap();
+        let link = d.0.join("link");
+        std::os::unix::fs::symlink(&file, &link).unwrap();
+        assert!(
+            open_log(&link).is_ok(),
+            "a symlink to a regular file is followed"
+        );
+    }
+
     fn poll(f: &mut Follower) -> (Vec<String>, Vec<Notice>) {
         let mut lines = Vec::new();
         let mut notices = Vec::new();
