@@ -5,7 +5,7 @@ CARGO  ?= cargo
 SHARED ?= ../shared
 SUDO   := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
 
-.PHONY: all build run test deps-test bench bench-agent deps-bench clean deb rpm packages pkg-build pkg-tools
+.PHONY: all build run test deps-test bench bench-agent deps-bench load-test clean deb rpm packages pkg-build pkg-tools
 
 all: build
 
@@ -35,6 +35,11 @@ deps-test:
 ## The live agent with real auditd and processes: latency, /proc catch rates, idle cost (needs root).
 bench-agent: build deps-bench
 	$(SUDO) python3 benches/agent.py --binary target/release/execwatch
+
+## The exec storm (tests/load.rs: 2,000+ execs/s for 30 s under real auditd, root) and a million
+## never-closed audit events through replay (tests/hostile_input.rs), with the release build.
+load-test: deps-test
+	EXECWATCH_LOAD_TEST=1 $(CARGO) test --release --locked --test load --test hostile_input -- --nocapture --test-threads=1
 
 deps-bench:
 	@command -v ausearch >/dev/null || { $(SUDO) apt-get update -qq && $(SUDO) apt-get install -y -qq auditd; }

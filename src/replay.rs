@@ -59,6 +59,10 @@ pub struct Summary {
     pub failed_execs: u64,
     /// Lines or events that could not be used, by reason.
     pub skipped: BTreeMap<String, Problem>,
+    /// Records the assembler set aside or events it closed early, by reason (hostile-input review,
+    /// issue #5): before, evicted events, late or duplicated records and undecodable values were
+    /// counted in the assembler but never shown, so a flood of them left no trace in the summary.
+    pub noted: BTreeMap<&'static str, u64>,
 }
 
 impl Summary {
@@ -98,6 +102,9 @@ impl fmt::Display for Summary {
             if p.count > p.examples.len() as u64 {
                 write!(f, ", ...")?;
             }
+        }
+        for (reason, n) in &self.noted {
+            write!(f, "\n  noted {n} × {reason}")?;
         }
         Ok(())
     }
@@ -213,6 +220,24 @@ impl Run<'_> {
         let last = names.last().cloned().unwrap_or_default();
         for item in closed.drain(..) {
             self.assembled(item, &mut normalizer, &last);
+        }
+        let s = assembler.stats();
+        for (reason, n) in [
+            ("evicted (too many open events; closed early)", s.evicted),
+            ("aged out (closed after max_age_ms of stream time)", s.aged),
+            (
+                "late or duplicated record of a closed event (ignored)",
+                s.late,
+            ),
+            (
+                "duplicated record in an open event (first kept)",
+                s.duplicates,
+            ),
+            ("undecodable value outside argv (left absent)", s.bad_values),
+        ] {
+            if n > 0 {
+                self.summary.noted.insert(reason, n);
+            }
         }
         result
     }

@@ -79,7 +79,7 @@ pub fn check_audit(path: &Path) -> Vec<Finding> {
         )),
         None => findings.push(Finding::Warn("cannot list audit rules (auditctl missing or not permitted)".into())),
     }
-    match std::fs::File::open(path) {
+    match crate::source::audit::follower::open_log(path) {
         Ok(_) => findings.push(Finding::Ok(format!("{} is readable", path.display()))),
         Err(e) if e.kind() == io::ErrorKind::NotFound => findings.push(Finding::Warn(format!(
             "{} does not exist yet; it is opened when auditd creates it",

@@ -134,7 +134,7 @@ pub fn run(mut config: Config, options: RunOptions, signals: &Signals) -> Result
                 }
             }
         }
-        match std::fs::File::open(&config.sources.audit.path) {
+        match crate::source::audit::follower::open_log(&config.sources.audit.path) {
             Err(e) if e.kind() == std::io::ErrorKind::PermissionDenied => {
                 let m = format!(
                     "the audit source is off: cannot read {}: {e}",
@@ -481,13 +481,22 @@ impl Pipeline {
         let d = self.dedup.stats();
         c.insert("procfs_duplicates".into(), d.duplicates);
         c.insert("procfs_only".into(), d.procfs_only);
+        // Hostile-input review (issue #5): /proc sightings dropped because 65,536 were already
+        // waiting for their audit record were counted in the dedup table but never reported.
+        c.insert("procfs_overflow".into(), d.overflow);
         if let Some(audit) = &self.audit {
             let s = audit.stats();
             c.insert("audit_lines".into(), s.lines);
             c.insert("audit_parse_errors".into(), s.bad_lines);
             c.insert("audit_rotations".into(), s.rotations);
             c.insert("audit_open_events".into(), audit.open_events() as u64);
-            c.insert("audit_evicted".into(), audit.assembler_stats().evicted);
+            let a = audit.assembler_stats();
+            c.insert("audit_evicted".into(), a.evicted);
+            // Hostile-input review (issue #5): records set aside were counted by the assembler but
+            // not reported, so duplicated or late records and undecodable values left no trace.
+            c.insert("audit_late_records".into(), a.late);
+            c.insert("audit_duplicate_records".into(), a.duplicates);
+            c.insert("audit_bad_values".into(), a.bad_values);
             if let Some(lost) = health::kernel_audit_lost() {
                 c.insert("kernel_audit_lost".into(), lost);
             }

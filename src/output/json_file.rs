@@ -49,9 +49,38 @@ impl JsonFile {
         self.buf.clear();
         serde_json::to_writer(&mut self.buf, alert)?;
         self.buf.push(b'\n');
-        self.file.write_all(&self.buf)?;
+        // Disk full (issue #5): a write that only partly fits returns a short count, and the rest then
+        // fails with ENOSPC; `write_all` left that half line in the file, and the next alert written
+        // once space was freed was glued to it, one unparsable line for two alerts. So count what went
+        // out and, on failure, cut the file back to where this line began.
+        let mut done = 0;
+        while done < self.buf.len() {
+            match self.file.write(&self.buf[done..]) {
+                Ok(0) => {
+                    self.discard_partial(done);
+                    return Err(io::ErrorKind::WriteZero.into());
+                }
+                Ok(n) => done += n,
+                Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
+                Err(e) => {
+                    self.discard_partial(done);
+                    return Err(e);
+                }
+            }
+        }
         self.written += 1;
         Ok(())
+    }
+
+    /// Removes the `done` bytes of a line whose write failed part way (the file is only appended to
+    /// by this agent, so they are its last bytes).
+    fn discard_partial(&mut self, done: usize) {
+        if done == 0 {
+            return;
+        }
+        if let Ok(meta) = self.file.metadata() {
+            let _ = self.file.set_len(meta.len().saturating_sub(done as u64));
+        }
     }
 
     /// Makes what was written durable (before a checkpoint says it was written).

@@ -140,6 +140,50 @@ impl Auditd {
     }
 }
 
+impl Auditd {
+    /// Stops the running auditd (SIGTERM, waiting for its exit) and starts it again, as an admin's
+    /// restart would. The exec rule stays in the kernel (auditd does not remove rules when it stops);
+    /// it is added again if it is gone. When this guard started auditd, it stops the new one when
+    /// dropped; an auditd that was running before the test is left running (started by hand).
+    pub fn restart(&mut self) {
+        let pid = auditd_pid().expect("auditd runs");
+        nix::sys::signal::kill(
+            nix::unistd::Pid::from_raw(pid),
+            nix::sys::signal::Signal::SIGTERM,
+        )
+        .unwrap();
+        let t = Instant::now();
+        while Path::new(&format!("/proc/{pid}")).exists() {
+            assert!(t.elapsed() < Duration::from_secs(10), "auditd did not stop");
+            std::thread::sleep(Duration::from_millis(20));
+        }
+        let status = Command::new("/usr/sbin/auditd")
+            .status()
+            .expect("start auditd");
+        assert!(status.success(), "auditd failed to restart: {status}");
+        let t = Instant::now();
+        let new = loop {
+            if let Some(p) = auditd_pid() {
+                break p;
+            }
+            assert!(
+                t.elapsed() < Duration::from_secs(10),
+                "auditd did not come back"
+            );
+            std::thread::sleep(Duration::from_millis(20));
+        };
+        if self.started.is_some() {
+            self.started = Some(new);
+        }
+        let key = self.rule.last().cloned().unwrap_or_default();
+        if !auditctl(&["-l"]).contains(&key) {
+            let mut add = vec!["-a".to_string()];
+            add.extend(self.rule.iter().cloned());
+            let _ = Command::new("auditctl").args(&add).output();
+        }
+    }
+}
+
 impl Drop for Auditd {
     fn drop(&mut self) {
         let mut del = vec!["-d".to_string()];

@@ -2,4 +2,5 @@
 #![allow(dead_code)]
 
 pub mod auditd;
+pub mod filelog;
 pub mod rsyslog;

@@ -135,6 +135,21 @@ if $inputname == "rsyslogd" then {{
         let _ = child.wait();
     }
 
+    /// The daemon's pid while it runs (for SIGSTOP/SIGCONT).
+    pub fn pid(&self) -> Option<nix::unistd::Pid> {
+        self.child
+            .as_ref()
+            .map(|c| nix::unistd::Pid::from_raw(c.id() as i32))
+    }
+
+    /// SIGKILL, as a crash: what it had not written yet is lost.
+    pub fn kill(&mut self) {
+        if let Some(mut child) = self.child.take() {
+            let _ = child.kill();
+            let _ = child.wait();
+        }
+    }
+
     pub fn file(&self, name: &str) -> String {
         std::fs::read_to_string(self.dir.join(name)).unwrap_or_default()
     }

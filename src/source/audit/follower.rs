@@ -16,6 +16,28 @@ use std::path::{Path, PathBuf};
 
 use crate::source::audit::reader::MAX_LINE;
 
+/// Opens an audit log for reading, refusing anything but a regular file.
+///
+/// Hostile-input review (issue #5): a plain `File::open` of a FIFO blocks until a writer appears, so an
+/// audit.log path replaced by a FIFO hung the agent before its signal loop (SIGTERM was never acted
+/// on), and a device (`/dev/zero`) would be read forever. The open is non-blocking (which changes
+/// nothing for a regular file's reads) and the opened file's type is checked, so a symlink to a FIFO or
+/// device is refused too. Symlinks to regular files are followed: see docs/security.md.
+pub fn open_log(path: &Path) -> io::Result<File> {
+    use std::os::unix::fs::OpenOptionsExt;
+    let file = std::fs::OpenOptions::new()
+        .read(true)
+        .custom_flags(libc::O_NONBLOCK)
+        .open(path)?;
+    if !file.metadata()?.file_type().is_file() {
+        return Err(io::Error::new(
+            io::ErrorKind::InvalidInput,
+            format!("{} is not a regular file; refused", path.display()),
+        ));
+    }
+    Ok(file)
+}
+
 /// Identity of a file: device and inode.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, serde::Serialize, serde::Deserialize)]
 pub struct FileId {
@@ -178,7 +200,7 @@ impl Follower {
                         total += self.drain(each, notice)?;
                         self.flush_partial_at_rotation(each, notice);
                     }
-                    let file = File::open(&self.path)?;
+                    let file = open_log(&self.path)?;
                     let to = FileId::of(&file.metadata()?);
                     self.current = Some(Open {
                         file,
@@ -207,7 +229,7 @@ impl Follower {
 
     /// Opens the path for the first time (or after it appeared), honouring the start position.
     fn open_current(&mut self, notice: &mut dyn FnMut(Notice)) -> io::Result<bool> {
-        let file = match File::open(&self.path) {
+        let file = match open_log(&self.path) {
             Ok(f) => f,
             Err(e) if e.kind() == io::ErrorKind::NotFound => {
                 // Whatever the log holds once it appears was written after we started: read it all.
@@ -253,7 +275,7 @@ impl Follower {
     fn rotated_file(&self, n: u32) -> Option<(File, FileId, u64)> {
         let mut name = self.path.clone().into_os_string();
         name.push(format!(".{n}"));
-        let file = File::open(PathBuf::from(name)).ok()?;
+        let file = open_log(&PathBuf::from(name)).ok()?;
         let meta = file.metadata().ok()?;
         Some((file, FileId::of(&meta), meta.len()))
     }
@@ -442,6 +464,29 @@ mod tests {
         let _ = std::fs::remove_dir_all(&d);
         std::fs::create_dir_all(&d).unwrap();
         Dir(d)
+    }
+
+    #[test]
+    fn open_log_refuses_a_fifo_without_blocking_and_follows_a_symlink_to_a_file() {
+        let d = dir("openlog");
+        let fifo = d.0.join("fifo");
+        nix::unistd::mkfifo(&fifo, nix::sys::stat::Mode::from_bits_truncate(0o600)).unwrap();
+        // A plain open would block here until a writer came.
+        let e = open_log(&fifo).unwrap_err();
+        assert_eq!(e.kind(), io::ErrorKind::InvalidInput);
+        assert!(e.to_string().contains("not a regular file"), "{e}");
+        assert!(
+            open_log(Path::new("/dev/zero")).is_err(),
+            "devices are refused"
+        );
+        let file = d.0.join("file");
+        std::fs::write(&file, "x\n").unwrap();
+        let link = d.0.join("link");
+        std::os::unix::fs::symlink(&file, &link).unwrap();
+        assert!(
+            open_log(&link).is_ok(),
+            "a symlink to a regular file is followed"
+        );
     }
 
     fn poll(f: &mut Follower) -> (Vec<String>, Vec<Notice>) {
