@@ -21,6 +21,7 @@ pub mod lexer;
 pub mod like;
 pub mod lucene_regex;
 pub mod parser;
+pub mod prefilter;
 
 use crate::event::document::{Document, FieldPath};
 
@@ -56,6 +57,7 @@ pub struct Query {
     root: eval::Node,
     category: Option<String>,
     fields: Vec<FieldPath>,
+    name_requirement: Option<prefilter::NameRequirement>,
 }
 
 impl Query {
@@ -65,6 +67,7 @@ impl Query {
         let compiled = compile::compile(&ast)?;
         Ok(Query {
             root: compiled.root,
+            name_requirement: prefilter::name_requirement(&ast.condition),
             category: ast.category,
             fields: compiled.fields,
         })
@@ -79,6 +82,12 @@ impl Query {
     /// for `any where`; lets callers skip whole groups of rules for events of another category.
     pub fn category(&self) -> Option<&str> {
         self.category.as_deref()
+    }
+
+    /// What `process.name` must be for the query to match, when its top level says so; lets a rule
+    /// set skip the query for events of other programs without evaluating it.
+    pub fn name_requirement(&self) -> Option<&prefilter::NameRequirement> {
+        self.name_requirement.as_ref()
     }
 
     /// Every field the query reads (including `event.category` for the category check), without
