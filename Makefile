@@ -5,7 +5,7 @@ CARGO  ?= cargo
 SHARED ?= ../shared
 SUDO   := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
 
-.PHONY: all build run test deps-test bench bench-agent deps-bench clean
+.PHONY: all build run test deps-test bench bench-agent deps-bench clean fuzz fuzz-ci fuzz-build fuzz-seeds deps-fuzz
 
 all: build
 
@@ -38,6 +38,62 @@ bench-agent: build deps-bench
 
 deps-bench:
 	@command -v ausearch >/dev/null || { $(SUDO) apt-get update -qq && $(SUDO) apt-get install -y -qq auditd; }
+
+## Fuzzing with cargo-fuzz (libFuzzer): each target in turn for FUZZ_SECONDS (default 600), one at a time
+## (libFuzzer takes a core; the build machines have two). Crashes land in fuzz/artifacts/TARGET/ and make
+## the target fail; turn each into a test in tests/fuzz_regressions.rs. Corpora grown by the runs stay
+## in $(FUZZ_WORK)/corpus (not in git); fuzz/corpus/ holds the small seed sets that are.
+##
+## Toolchain: cargo-fuzz drives a nightly compiler by default, but with `-s none` (no sanitizer) every
+## flag it passes to rustc is a stable `-C` flag (sancov instrumentation, --cfg fuzzing, debug
+## assertions), so it builds on stable. RUSTC_BOOTSTRAP=1 is set all the same: cargo-fuzz or
+## libfuzzer-sys releases may add a `-Z` flag, and it is what lets `-s address` (-Zsanitizer) work on a
+## stable toolchain, which ships the ASan runtime. No sanitizer by default: the code is safe Rust, so
+## ASan would mostly halve the speed; Rust's bounds and overflow checks (debug assertions are on) catch
+## memory errors, -rss_limit_mb catches unbounded allocation (-malloc_limit_mb needs a sanitizer's malloc
+## hooks) and -timeout hangs.
+FUZZ_TARGETS   ?= audit_line audit_stream eql_compile eql_eval syslog_format
+FUZZ_SECONDS   ?= 600
+FUZZ_WORK      ?= target/fuzz
+FUZZ_SANITIZER ?= none
+FUZZ_FLAGS     ?= -rss_limit_mb=2048 -malloc_limit_mb=1024 -timeout=10 -print_final_stats=1
+FUZZ_CARGO     := RUSTC_BOOTSTRAP=1 $(CARGO) fuzz
+# Longest input per target: one audit line is at most ~9,000 bytes; a stream needs a few events.
+FUZZ_MAXLEN_audit_line    := 16384
+FUZZ_MAXLEN_audit_stream  := 65536
+FUZZ_MAXLEN_eql_compile   := 4096
+FUZZ_MAXLEN_eql_eval      := 8192
+FUZZ_MAXLEN_syslog_format := 8192
+
+deps-fuzz:
+	@command -v cargo-fuzz >/dev/null || $(CARGO) install --locked cargo-fuzz
+
+fuzz-build: deps-fuzz
+	$(FUZZ_CARGO) build -s $(FUZZ_SANITIZER)
+
+## Full seed corpora from the shared corpora (every rule, every event of the audit logs).
+fuzz-seeds:
+	@if [ -d $(SHARED)/corpus ]; then python3 fuzz/seeds.py $(SHARED) $(FUZZ_WORK)/seeds >/dev/null; \
+	else mkdir -p $(addprefix $(FUZZ_WORK)/seeds/,$(FUZZ_TARGETS)); fi
+
+fuzz: fuzz-build fuzz-seeds
+	@set -e; for t in $(FUZZ_TARGETS); do \
+		mkdir -p $(FUZZ_WORK)/corpus/$$t $(FUZZ_WORK)/logs; \
+		echo "== fuzz $$t for $(FUZZ_SECONDS)s (log: $(FUZZ_WORK)/logs/$$t.log)"; \
+		if $(FUZZ_CARGO) run -s $(FUZZ_SANITIZER) $$t $(FUZZ_WORK)/corpus/$$t fuzz/corpus/$$t \
+			$(FUZZ_WORK)/seeds/$$t -- -max_total_time=$(FUZZ_SECONDS) $(FUZZ_FLAGS) \
+			-max_len=$$(case $$t in audit_line) echo $(FUZZ_MAXLEN_audit_line);; \
+				audit_stream) echo $(FUZZ_MAXLEN_audit_stream);; eql_compile) echo $(FUZZ_MAXLEN_eql_compile);; \
+				eql_eval) echo $(FUZZ_MAXLEN_eql_eval);; *) echo $(FUZZ_MAXLEN_syslog_format);; esac) \
+			> $(FUZZ_WORK)/logs/$$t.log 2>&1; then \
+			grep -E '^stat::number_of_executed_units|^#[0-9]+.*DONE' $(FUZZ_WORK)/logs/$$t.log | tail -2; \
+		else tail -40 $(FUZZ_WORK)/logs/$$t.log; echo "fuzz $$t FAILED: see fuzz/artifacts/$$t/"; exit 1; fi; \
+	done
+
+## A short run of every target, for CI: FUZZ_CI_SECONDS (default 60) each.
+FUZZ_CI_SECONDS ?= 60
+fuzz-ci:
+	$(MAKE) fuzz FUZZ_SECONDS=$(FUZZ_CI_SECONDS)
 
 clean:
 	$(CARGO) clean
