@@ -73,11 +73,18 @@ fn run(data: &[u8], config: AssemblerConfig, normalize: bool) {
         assert!(total <= data.len());
         assert!(exec.argv.len() <= data.len() / 4 + 1);
         assert!(exec.paths.len() <= 64);
-        let Some(n) = normalizer.as_mut() else { continue };
+        let Some(n) = normalizer.as_mut() else {
+            continue;
+        };
         let argv = exec.argv.clone();
         let event = n.from_audit(*exec);
         // What the event says the arguments were is, unescaped, what the kernel logged.
-        let args: Vec<Vec<u8>> = event.process.args.iter().map(|a| unescape_bytes(a)).collect();
+        let args: Vec<Vec<u8>> = event
+            .process
+            .args
+            .iter()
+            .map(|a| unescape_bytes(a))
+            .collect();
         assert_eq!(args, argv);
         let json = serde_json::to_value(&event).expect("event serializes");
         for q in RULES.iter() {

@@ -6,7 +6,9 @@
 #![no_main]
 
 use execwatch::event::time::Millis;
-use execwatch::output::syslog::{format_message, Facility, Format, Payload, SyslogConfig, Transport};
+use execwatch::output::syslog::{
+    format_message, Facility, Format, Payload, SyslogConfig, Transport,
+};
 use libfuzzer_sys::fuzz_target;
 use serde_json::{json, Value};
 
@@ -16,7 +18,11 @@ const HOST: &str = "web-01";
 fn msg_5424(m: &[u8]) -> (&[u8], Vec<(String, String)>) {
     let mut i = 0;
     for _ in 0..6 {
-        i += m[i..].iter().position(|&b| b == b' ').expect("header field") + 1;
+        i += m[i..]
+            .iter()
+            .position(|&b| b == b' ')
+            .expect("header field")
+            + 1;
     }
     assert_eq!(m[i], b'[', "structured data");
     // Parse SD params: name="value" with \" \\ \] escapes, until the unescaped ']'.
@@ -60,7 +66,9 @@ fn msg_3164(m: &[u8]) -> &[u8] {
 
 /// What survives where a syntax has no escape for control characters.
 fn replaced(s: &str) -> String {
-    s.chars().map(|c| if c.is_control() { '\u{FFFD}' } else { c }).collect()
+    s.chars()
+        .map(|c| if c.is_control() { '\u{FFFD}' } else { c })
+        .collect()
 }
 
 /// CEF: header fields (`\|` `\\` escapes) and extension `key=value` pairs (`\=` `\\` `\n` `\r`).
@@ -158,7 +166,10 @@ fuzz_target!(|data: &[u8]| {
     line.push(b'\n');
     assert_eq!(line.iter().filter(|&&b| b == b'\n').count(), 1);
     assert!(!line[..line.len() - 1].iter().any(|&b| b < 0x20));
-    assert_eq!(serde_json::from_slice::<Value>(&line).expect("JSON line"), alert);
+    assert_eq!(
+        serde_json::from_slice::<Value>(&line).expect("JSON line"),
+        alert
+    );
 
     for format in [Format::Rfc5424, Format::Rfc3164] {
         for payload in [Payload::Json, Payload::Cef] {
@@ -202,10 +213,17 @@ fuzz_target!(|data: &[u8]| {
                         let (header, ext) = parse_cef(std::str::from_utf8(msg).expect("UTF-8"));
                         assert_eq!(header[4], replaced(&get(4)), "{text}");
                         assert_eq!(header[5], replaced(&get(2)), "{text}");
-                        let field = |k: &str| ext.iter().find(|(key, _)| key == k).map(|p| p.1.clone());
+                        let field =
+                            |k: &str| ext.iter().find(|(key, _)| key == k).map(|p| p.1.clone());
                         let ext_text = |s: String| -> String {
                             s.chars()
-                                .map(|c| if c.is_control() && c != '\n' && c != '\r' { '\u{FFFD}' } else { c })
+                                .map(|c| {
+                                    if c.is_control() && c != '\n' && c != '\r' {
+                                        '\u{FFFD}'
+                                    } else {
+                                        c
+                                    }
+                                })
                                 .collect()
                         };
                         assert_eq!(field("dvchost").as_deref(), Some(HOST));
