@@ -44,20 +44,21 @@ deps-bench:
 ## the target fail; turn each into a test in tests/fuzz_regressions.rs. Corpora grown by the runs stay
 ## in $(FUZZ_WORK)/corpus (not in git); fuzz/corpus/ holds the small seed sets that are.
 ##
-## Toolchain: cargo-fuzz drives a nightly compiler by default, but with `-s none` (no sanitizer) every
-## flag it passes to rustc is a stable `-C` flag (sancov instrumentation, --cfg fuzzing, debug
-## assertions), so it builds on stable. RUSTC_BOOTSTRAP=1 is set all the same: cargo-fuzz or
-## libfuzzer-sys releases may add a `-Z` flag, and it is what lets `-s address` (-Zsanitizer) work on a
-## stable toolchain, which ships the ASan runtime. No sanitizer by default: the code is safe Rust, so
-## ASan would mostly halve the speed; Rust's bounds and overflow checks (debug assertions are on) catch
-## memory errors, -rss_limit_mb catches unbounded allocation (-malloc_limit_mb needs a sanitizer's malloc
-## hooks) and -timeout hangs.
+## Toolchain: only stable Rust is installed here. cargo-fuzz passes rustc nightly-only `-Z` flags only
+## for sanitizers (-Zsanitizer=...); with `-s none` every flag is a stable `-C` flag (sancov
+## instrumentation, --cfg fuzzing, -Cdebug-assertions) and libfuzzer-sys needs no nightly feature, so
+## `cargo fuzz build -s none` works on stable as it is (checked on 1.95). RUSTC_BOOTSTRAP=1 (which lets
+## a stable rustc accept `-Z` flags) is set only for a sanitizer build, e.g. FUZZ_SANITIZER=address: the
+## stable toolchain ships the ASan runtime. The default is no sanitizer: the code is safe Rust
+## (#![deny(unsafe_code)]), so ASan mostly halves the speed; Rust's bounds checks and overflow checks
+## (cargo-fuzz turns debug assertions on) catch memory and arithmetic errors, -rss_limit_mb catches
+## unbounded allocation (-malloc_limit_mb only works with a sanitizer's malloc hooks) and -timeout hangs.
 FUZZ_TARGETS   ?= audit_line audit_stream eql_compile eql_eval syslog_format
 FUZZ_SECONDS   ?= 600
 FUZZ_WORK      ?= target/fuzz
 FUZZ_SANITIZER ?= none
 FUZZ_FLAGS     ?= -rss_limit_mb=2048 -malloc_limit_mb=1024 -timeout=10 -print_final_stats=1
-FUZZ_CARGO     := RUSTC_BOOTSTRAP=1 $(CARGO) fuzz
+FUZZ_CARGO     := $(if $(filter none,$(FUZZ_SANITIZER)),,RUSTC_BOOTSTRAP=1 )$(CARGO) fuzz
 # Longest input per target: one audit line is at most ~9,000 bytes; a stream needs a few events.
 FUZZ_MAXLEN_audit_line    := 16384
 FUZZ_MAXLEN_audit_stream  := 65536

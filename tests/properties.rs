@@ -7,8 +7,8 @@
 //!   that gives the alert back;
 //! - `escape_bytes` / `unescape_bytes` round-trip any bytes.
 //!
-//! Case counts are tuned so the whole file runs in well under a minute (`cargo test --release` is not
-//! needed); raise `PROPTEST_CASES` locally for a longer search.
+//! Case counts are tuned so the whole file runs in about ten seconds in a debug build; set
+//! `PROPTEST_SCALE=N` to run N times as many cases of each (a longer search, e.g. before a release).
 
 use execwatch::event::bytes::{escape_bytes, escape_owned, unescape_bytes};
 use execwatch::event::time::Millis;
@@ -17,6 +17,20 @@ use execwatch::source::audit::{Assembled, Assembler, AssemblerConfig};
 use proptest::prelude::*;
 use proptest::test_runner::Config;
 use serde_json::{json, Value};
+
+/// `n` cases, times `PROPTEST_SCALE` when set.
+fn cases(n: u32) -> Config {
+    let scale = std::env::var("PROPTEST_SCALE")
+        .ok()
+        .and_then(|s| s.parse::<u32>().ok())
+        .unwrap_or(1)
+        .max(1);
+    Config {
+        cases: n.saturating_mul(scale),
+        failure_persistence: None,
+        ..Config::default()
+    }
+}
 
 // ---------------------------------------------------------------------------------------------------
 // An auditd encoder, following ../shared/docs/audit-format.md.
@@ -177,7 +191,7 @@ fn argv(max_args: usize, max_long: usize) -> impl Strategy<Value = Vec<Vec<u8>>>
 // argv round trip.
 
 proptest! {
-    #![proptest_config(Config { failure_persistence: None, cases: 256, ..Config::default() })]
+    #![proptest_config(cases(1024))]
 
     /// Typical argv: a few arguments, some up to 20,000 bytes.
     #[test]
@@ -193,7 +207,7 @@ proptest! {
 }
 
 proptest! {
-    #![proptest_config(Config { failure_persistence: None, cases: 6, ..Config::default() })]
+    #![proptest_config(cases(16))]
 
     /// Arguments up to MAX_ARG_STRLEN (131,072 bytes), the longest the kernel accepts.
     #[test]
@@ -247,7 +261,7 @@ fn canonical(mut out: Vec<Assembled>) -> Vec<String> {
 }
 
 proptest! {
-    #![proptest_config(Config { failure_persistence: None, cases: 128, ..Config::default() })]
+    #![proptest_config(cases(512))]
 
     #[test]
     fn interleaving_does_not_change_output(
@@ -438,7 +452,7 @@ fn parse_cef(msg: &str) -> (Vec<String>, Vec<(String, String)>) {
 }
 
 proptest! {
-    #![proptest_config(Config { failure_persistence: None, cases: 512, ..Config::default() })]
+    #![proptest_config(cases(1024))]
 
     #[test]
     fn alerts_survive_every_encoder_as_one_message(t in alert_text(), facility in 0usize..20) {
@@ -497,7 +511,7 @@ proptest! {
 // Byte escaping.
 
 proptest! {
-    #![proptest_config(Config { failure_persistence: None, cases: 2048, ..Config::default() })]
+    #![proptest_config(cases(4096))]
 
     #[test]
     fn escape_round_trips_any_bytes(
