@@ -5,7 +5,7 @@ CARGO  ?= cargo
 SHARED ?= ../shared
 SUDO   := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
 
-.PHONY: all build run test deps-test bench bench-agent deps-bench load-test clean deb rpm packages pkg-build pkg-tools
+.PHONY: all build run test deps-test bench bench-agent deps-bench load-test clean deb rpm packages pkg-build pkg-tools fuzz fuzz-ci fuzz-build fuzz-seeds deps-fuzz
 
 all: build
 
@@ -74,6 +74,63 @@ pkg-tools:
 	@rustup target list --installed 2>/dev/null | grep -qx '$(PKG_TARGET)' || rustup target add $(PKG_TARGET)
 	@case '$(PKG_TARGET)' in *musl*) command -v musl-gcc >/dev/null 2>&1 || { \
 		$(SUDO) apt-get update -qq && $(SUDO) env DEBIAN_FRONTEND=noninteractive apt-get install -y -qq musl-tools; } ;; esac
+
+## Fuzzing with cargo-fuzz (libFuzzer): each target in turn for FUZZ_SECONDS (default 600), one at a time
+## (libFuzzer takes a core; the build machines have two). Crashes land in fuzz/artifacts/TARGET/ and make
+## the target fail; turn each into a test in tests/fuzz_regressions.rs. Corpora grown by the runs stay
+## in $(FUZZ_WORK)/corpus (not in git); fuzz/corpus/ holds the small seed sets that are.
+##
+## Toolchain: only stable Rust is installed here. cargo-fuzz passes rustc nightly-only `-Z` flags only
+## for sanitizers (-Zsanitizer=...); with `-s none` every flag is a stable `-C` flag (sancov
+## instrumentation, --cfg fuzzing, -Cdebug-assertions) and libfuzzer-sys needs no nightly feature, so
+## `cargo fuzz build -s none` works on stable as it is (checked on 1.95). RUSTC_BOOTSTRAP=1 (which lets
+## a stable rustc accept `-Z` flags) is set only for a sanitizer build, e.g. FUZZ_SANITIZER=address: the
+## stable toolchain ships the ASan runtime. The default is no sanitizer: the code is safe Rust
+## (#![deny(unsafe_code)]), so ASan mostly halves the speed; Rust's bounds checks and overflow checks
+## (cargo-fuzz turns debug assertions on) catch memory and arithmetic errors, -rss_limit_mb catches
+## unbounded allocation (-malloc_limit_mb only works with a sanitizer's malloc hooks) and -timeout hangs.
+FUZZ_TARGETS   ?= audit_line audit_stream eql_compile eql_eval syslog_format
+FUZZ_SECONDS   ?= 600
+FUZZ_WORK      ?= target/fuzz
+FUZZ_SANITIZER ?= none
+FUZZ_FLAGS     ?= -rss_limit_mb=2048 -malloc_limit_mb=1024 -timeout=10 -print_final_stats=1
+FUZZ_CARGO     := $(if $(filter none,$(FUZZ_SANITIZER)),,RUSTC_BOOTSTRAP=1 )$(CARGO) fuzz
+# Longest input per target: one audit line is at most ~9,000 bytes; a stream needs a few events.
+FUZZ_MAXLEN_audit_line    := 16384
+FUZZ_MAXLEN_audit_stream  := 65536
+FUZZ_MAXLEN_eql_compile   := 4096
+FUZZ_MAXLEN_eql_eval      := 8192
+FUZZ_MAXLEN_syslog_format := 8192
+
+deps-fuzz:
+	@command -v cargo-fuzz >/dev/null || $(CARGO) install --locked cargo-fuzz
+
+fuzz-build: deps-fuzz
+	$(FUZZ_CARGO) build -s $(FUZZ_SANITIZER)
+
+## Full seed corpora from the shared corpora (every rule, every event of the audit logs).
+fuzz-seeds:
+	@if [ -d $(SHARED)/corpus ]; then python3 fuzz/seeds.py $(SHARED) $(FUZZ_WORK)/seeds >/dev/null; \
+	else mkdir -p $(addprefix $(FUZZ_WORK)/seeds/,$(FUZZ_TARGETS)); fi
+
+fuzz: fuzz-build fuzz-seeds
+	@set -e; for t in $(FUZZ_TARGETS); do \
+		mkdir -p $(FUZZ_WORK)/corpus/$$t $(FUZZ_WORK)/logs; \
+		echo "== fuzz $$t for $(FUZZ_SECONDS)s (log: $(FUZZ_WORK)/logs/$$t.log)"; \
+		if $(FUZZ_CARGO) run -s $(FUZZ_SANITIZER) $$t $(FUZZ_WORK)/corpus/$$t fuzz/corpus/$$t \
+			$(FUZZ_WORK)/seeds/$$t -- -max_total_time=$(FUZZ_SECONDS) $(FUZZ_FLAGS) \
+			-max_len=$$(case $$t in audit_line) echo $(FUZZ_MAXLEN_audit_line);; \
+				audit_stream) echo $(FUZZ_MAXLEN_audit_stream);; eql_compile) echo $(FUZZ_MAXLEN_eql_compile);; \
+				eql_eval) echo $(FUZZ_MAXLEN_eql_eval);; *) echo $(FUZZ_MAXLEN_syslog_format);; esac) \
+			> $(FUZZ_WORK)/logs/$$t.log 2>&1; then \
+			grep -E '^stat::number_of_executed_units|^#[0-9]+.*DONE' $(FUZZ_WORK)/logs/$$t.log | tail -2; \
+		else tail -40 $(FUZZ_WORK)/logs/$$t.log; echo "fuzz $$t FAILED: see fuzz/artifacts/$$t/"; exit 1; fi; \
+	done
+
+## A short run of every target, for CI: FUZZ_CI_SECONDS (default 60) each.
+FUZZ_CI_SECONDS ?= 60
+fuzz-ci:
+	$(MAKE) fuzz FUZZ_SECONDS=$(FUZZ_CI_SECONDS)
 
 clean:
 	$(CARGO) clean
