@@ -28,8 +28,10 @@ fi
 log="$(awk -F= '$1 ~ /^ *log_file *$/ { gsub(/ /, "", $2); print $2 }' /etc/audit/auditd.conf)"
 log="${log:-/var/log/audit/audit.log}"
 start=$(stat -c %s "$log")
-auditctl -a "${rule[@]}" >/dev/null
 work="$(mktemp -d)"
+# Recorded from a scratch folder, so no record names this checkout's path.
+cd "$work"
+auditctl -a "${rule[@]}" >/dev/null
 (
     cd "$work"
     export PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin
@@ -52,6 +54,7 @@ work="$(mktemp -d)"
         true "argument with spaces $i" 'quote"d' >/dev/null
     done
 )
+cd /
 rm -rf "$work"
 sleep 1
 tail -c +"$((start + 1))" "$log" | grep -a "msg=audit" > "$out.all"
