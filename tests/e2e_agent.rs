@@ -17,6 +17,7 @@ use std::sync::Mutex;
 use std::time::{Duration, Instant};
 
 use common::auditd::{self, Auditd, AUDIT_LOG};
+use common::filelog::{read_ndjson, Scratch};
 use common::rsyslog::Rsyslog;
 use serde_json::Value;
 
@@ -25,46 +26,6 @@ static LOCK: Mutex<()> = Mutex::new(());
 
 /// How long an alert may take, from the exec to the JSON file and to rsyslog.
 const ALERT_DEADLINE: Duration = Duration::from_secs(2);
-
-/// A rule that alerts on every exec carrying the marker argument, for tests that need many alerts.
-const MARKER_RULE: &str = r#"[rule]
-name = "execwatch test marker"
-rule_id = "00000000-0000-4000-8000-00000000e2e0"
-type = "eql"
-language = "eql"
-severity = "low"
-risk_score = 1
-max_signals = 100000
-query = 'process where process.args == "execwatch-e2e-marker"'
-"#;
-
-struct Scratch(PathBuf);
-
-impl Scratch {
-    fn new(name: &str) -> Scratch {
-        let d = std::env::temp_dir().join(format!("execwatch-e2e-{name}-{}", std::process::id()));
-        let _ = std::fs::remove_dir_all(&d);
-        std::fs::create_dir_all(d.join("rules")).unwrap();
-        std::fs::copy(
-            Path::new(env!("CARGO_MANIFEST_DIR"))
-                .join("rules/execution_python_webserver_spawned.toml"),
-            d.join("rules/seed.toml"),
-        )
-        .unwrap();
-        std::fs::write(d.join("rules/marker.toml"), MARKER_RULE).unwrap();
-        Scratch(d)
-    }
-}
-
-impl Drop for Scratch {
-    fn drop(&mut self) {
-        if std::thread::panicking() {
-            eprintln!("test files kept in {}", self.0.display());
-        } else {
-            let _ = std::fs::remove_dir_all(&self.0);
-        }
-    }
-}
 
 /// The agent as a child process; SIGKILLed if still running when dropped.
 struct Agent {
@@ -141,14 +102,6 @@ fn unique_token() -> String {
         .unwrap()
         .as_nanos();
     format!("{}-{nanos}", std::process::id())
-}
-
-fn read_ndjson(path: &Path) -> Vec<Value> {
-    std::fs::read_to_string(path)
-        .unwrap_or_default()
-        .lines()
-        .map(|l| serde_json::from_str(l).expect("one JSON object per line"))
-        .collect()
 }
 
 fn wait(deadline: Duration, what: &str, mut done: impl FnMut() -> bool) {

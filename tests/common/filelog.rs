@@ -11,7 +11,7 @@ use serde_json::Value;
 
 pub const BIN: &str = env!("CARGO_BIN_EXE_execwatch");
 
-/// A rule that alerts on every exec carrying the marker argument (as in tests/e2e_agent.rs).
+/// A rule that alerts on every exec carrying the marker argument.
 pub const MARKER_RULE: &str = r#"[rule]
 name = "execwatch test marker"
 rule_id = "00000000-0000-4000-8000-00000000e2e0"
