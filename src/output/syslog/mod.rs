@@ -27,7 +27,7 @@
 //!   A message larger than a datagram can be is counted in `undeliverable` and dropped.
 //!
 //! Formatting decisions (PRI mapping, structured data, no BOM, UTC in RFC 3164, CEF fields) are
-//! documented in [`format`].
+//! documented in [`format`](mod@format).
 
 pub mod format;
 mod queue;

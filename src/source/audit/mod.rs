@@ -1,6 +1,6 @@
 //! The auditd source: audit.log lines in, assembled execs out.
 //!
-//! - [`line`] splits one line into its node, type, identity and body, and finds fields in the body.
+//! - [`line`](mod@line) splits one line into its node, type, identity and body, and finds fields in the body.
 //! - [`value`] decodes field values exactly as auditd encodes them (quoted text or hex of raw bytes).
 //! - [`assembler`] keeps a table of open events keyed by identity (events interleave) and closes them
 //!   on PROCTITLE, EOE, age or end of input, giving [`Assembled`] items.
