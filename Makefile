@@ -16,12 +16,13 @@ build:
 run: build
 	$(SUDO) ./target/release/execwatch run --stdout
 
-## Every test: formatting, lints, unit and integration tests. The end-to-end tests need root, auditd and
+## Every test: formatting, lints, documentation links, unit and integration tests. The end-to-end tests need root, auditd and
 ## rsyslog (installed here when run as root); without them they say so and skip.
 test: deps-test
 	rustup component add rustfmt clippy >/dev/null 2>&1 || true
 	$(CARGO) fmt --all -- --check
 	$(CARGO) clippy --locked --all-targets -- -D warnings
+	RUSTDOCFLAGS="-D warnings" $(CARGO) doc --locked --no-deps
 	$(CARGO) test --locked
 
 ## Replay throughput on a 1,000,000-line log, side by side with ausearch (see benches/replay.py).
