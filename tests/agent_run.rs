@@ -1,6 +1,9 @@
 //! `execwatch run`, end to end: the real binary following a log that a test writes the way auditd
 //! does (lines in pieces, rotation by rename), alerts on stdout, SIGTERM to stop.
 
+mod common;
+
+use common::filelog::{seed_shift, shift_times};
 use std::io::{BufRead, BufReader, Write};
 use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
@@ -36,35 +39,6 @@ fn expected_alerts() -> Vec<(String, Vec<String>)> {
             )
         })
         .collect()
-}
-
-/// The log with every `msg=audit(SEC.` moved so that its first record is a minute old.
-fn recent(data: &[u8]) -> Vec<u8> {
-    let text = String::from_utf8_lossy(data).into_owned();
-    assert!(
-        !text.contains('\u{FFFD}'),
-        "fixture is UTF-8 apart from 0x1D separators"
-    );
-    let seconds = |s: &str| {
-        s.split("msg=audit(").nth(1).unwrap()[..10]
-            .parse::<u64>()
-            .unwrap()
-    };
-    let first = seconds(text.lines().next().unwrap());
-    let now = std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .unwrap()
-        .as_secs();
-    let shift = now - 60 - first;
-    let mut out = String::new();
-    for line in text.split_inclusive('\n') {
-        let at = line.find("msg=audit(").unwrap() + 10;
-        let moved = seconds(line) + shift;
-        out.push_str(&line[..at]);
-        out.push_str(&moved.to_string());
-        out.push_str(&line[at + 10..]);
-    }
-    out.into_bytes()
 }
 
 /// A configuration for a test agent: audit only, alerts to `dir/alerts.ndjson`, state in `dir/state`.
@@ -120,7 +94,10 @@ fn follows_a_growing_rotating_log_and_stops_cleanly_on_sigterm() {
     // The log does not exist yet when the agent starts (or has just begun); then it is written in
     // pieces that cut lines, and rotated by rename in the middle of an event. Record times are moved
     // to the last minute, inside the rules' lookback, as a live log's are.
-    let data = recent(&std::fs::read(fixture("audit/seed-rule.log")).unwrap());
+    let data = shift_times(
+        &std::fs::read(fixture("audit/seed-rule.log")).unwrap(),
+        seed_shift(),
+    );
     let cut = data.len() / 2;
     for piece in data[..cut].chunks(4096) {
         append(&log, piece);
@@ -212,7 +189,10 @@ fn kill_9_and_restart_lose_and_duplicate_nothing() {
     std::fs::create_dir_all(&dir).unwrap();
     let log = dir.join("audit.log");
     let cfg = config(&dir, &log);
-    let data = recent(&std::fs::read(fixture("audit/seed-rule.log")).unwrap());
+    let data = shift_times(
+        &std::fs::read(fixture("audit/seed-rule.log")).unwrap(),
+        seed_shift(),
+    );
     let lines: Vec<&[u8]> = data.split_inclusive(|&b| b == b'\n').collect();
     let expected = expected_alerts();
     // Kill the agent at several points of the stream, each time in the middle of writing, and once
@@ -296,7 +276,10 @@ fn sighup_reloads_rules_keeps_them_on_a_bad_reload_and_reopens_the_alert_file() 
         .unwrap();
     let pid = nix::unistd::Pid::from_raw(child.id() as i32);
     let agent_log = || std::fs::read_to_string(dir.join("agent.log")).unwrap_or_default();
-    let data = recent(&std::fs::read(fixture("audit/seed-rule.log")).unwrap());
+    let data = shift_times(
+        &std::fs::read(fixture("audit/seed-rule.log")).unwrap(),
+        seed_shift(),
+    );
     let lines: Vec<&[u8]> = data.split_inclusive(|&b| b == b'\n').collect();
     let half = lines.len() / 2;
     append(&log, &lines[..half].concat());

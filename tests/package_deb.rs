@@ -7,6 +7,9 @@
 //! `EXECWATCH_REQUIRE_E2E=1` (set by CI), which turns a missing prerequisite into a failure. A guard
 //! purges the package even when a check fails.
 
+mod common;
+
+use common::filelog::{seed_shift, shift_times};
 use std::os::unix::fs::{MetadataExt, PermissionsExt};
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output, Stdio};
@@ -128,32 +131,6 @@ impl Drop for TempDir {
     fn drop(&mut self) {
         let _ = std::fs::remove_dir_all(&self.0);
     }
-}
-
-/// The seed-rule fixture with every `msg=audit(SEC.` moved so that its first record is a minute old
-/// (the agent's first start reads back only as far as the rules look: 9 minutes).
-fn recent_fixture() -> String {
-    let text = std::fs::read_to_string(Path::new(ROOT).join("tests/fixtures/audit/seed-rule.log"))
-        .unwrap();
-    let seconds = |s: &str| {
-        s.split("msg=audit(").nth(1).unwrap()[..10]
-            .parse::<u64>()
-            .unwrap()
-    };
-    let first = seconds(text.lines().next().unwrap());
-    let now = std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .unwrap()
-        .as_secs();
-    let shift = now - 60 - first;
-    let mut out = String::new();
-    for line in text.split_inclusive('\n') {
-        let at = line.find("msg=audit(").unwrap() + 10;
-        out.push_str(&line[..at]);
-        out.push_str(&(seconds(line) + shift).to_string());
-        out.push_str(&line[at + 10..]);
-    }
-    out
 }
 
 fn expected_alerts() -> usize {
@@ -362,7 +339,14 @@ fn deb_builds_installs_alerts_and_purges_cleanly() {
     let tmp = TempDir(std::env::temp_dir().join(format!("execwatch-pkg-{}", std::process::id())));
     std::fs::create_dir_all(&tmp.0).unwrap();
     let log = tmp.0.join("audit.log");
-    std::fs::write(&log, recent_fixture()).unwrap();
+    std::fs::write(
+        &log,
+        shift_times(
+            &std::fs::read(Path::new(ROOT).join("tests/fixtures/audit/seed-rule.log")).unwrap(),
+            seed_shift(),
+        ),
+    )
+    .unwrap();
     let config = tmp.0.join("execwatch.toml");
     std::fs::write(
         &config,
