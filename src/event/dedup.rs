@@ -91,7 +91,14 @@ impl Dedup {
         let Some(fp) = Fingerprint::of(event) else {
             return;
         };
-        if let Some(i) = self.pending.iter().position(|(_, p, _)| p.same_exec(&fp)) {
+        // Every held sighting of this exec goes: /proc can see one exec twice (an exec event and
+        // the listing, or two exec events of `env python3 ...` read after the second exec).
+        let mut i = 0;
+        while i < self.pending.len() {
+            if !self.pending[i].1.same_exec(&fp) {
+                i += 1;
+                continue;
+            }
             if let Some((_, _, seen)) = self.pending.remove(i) {
                 self.stats.duplicates += 1;
                 if event.parent.is_none() && seen.parent_pid == event.parent_pid {
@@ -229,6 +236,28 @@ mod tests {
             .procfs(event(11, "/usr/bin/sleep", &["renamed"]), t0)
             .is_none());
         assert_eq!(d.stats().duplicates, 2);
+    }
+
+    #[test]
+    fn one_audit_event_drops_every_held_sighting_of_its_exec() {
+        let t0 = Instant::now();
+        let mut d = Dedup::new(Duration::from_secs(1));
+        let argv = ["python3", "-m", "http.server"];
+        // /proc saw the exec twice (two exec events read after the second exec of `env python3`).
+        assert!(d
+            .procfs(event(40, "/usr/bin/python3.11", &argv), t0)
+            .is_none());
+        assert!(d
+            .procfs(event(40, "/usr/bin/python3.11", &argv), t0)
+            .is_none());
+        assert!(d
+            .procfs(event(41, "/usr/bin/python3.11", &argv), t0)
+            .is_none());
+        d.audit(&mut event(40, "/usr/bin/python3.11", &argv), t0);
+        assert_eq!(d.stats().duplicates, 2);
+        let passed = d.due(t0 + Duration::from_secs(2));
+        assert_eq!(passed.len(), 1);
+        assert_eq!(passed[0].process.pid, Some(41));
     }
 
     #[test]

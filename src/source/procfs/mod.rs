@@ -104,6 +104,9 @@ pub struct ProcfsStats {
     pub execs: AtomicU64,
     /// Of `execs`, execs without fork (a known pid ran a new program).
     pub exec_in_place: AtomicU64,
+    /// Exec events whose image had already been read by a read that straddled the exec (not
+    /// reported twice).
+    pub exec_straddled: AtomicU64,
     /// `Exec { seed: true }` messages.
     pub seeds: AtomicU64,
     /// `Exited` messages.

@@ -17,6 +17,7 @@ use std::path::PathBuf;
 use std::sync::atomic::Ordering::Relaxed;
 use std::sync::Arc;
 
+use crate::event::bytes::escape_bytes;
 use crate::event::exec::ProcessImage;
 use crate::event::from_procfs::ProcfsEventBuilder;
 use crate::event::host::Host;
@@ -87,9 +88,12 @@ struct Entry {
     start_ticks: u64,
     seen: u32,
     kind: Kind,
-    /// `CLOCK_MONOTONIC` ns when the image below was read: an exec event older than this is
-    /// already reflected in it.
+    /// `CLOCK_MONOTONIC` ns when the read of the image below began: an exec event older than this
+    /// is already reflected in it.
     read_at_ns: u64,
+    /// `CLOCK_MONOTONIC` ns when that read ended: an exec event between the two may or may not be
+    /// reflected in it (the read straddled the exec).
+    read_done_ns: u64,
     /// Whether an alerting (non-seed) `Exec` was sent for the current image.
     alerted: bool,
     comm: Vec<u8>,
@@ -311,7 +315,20 @@ impl Poller {
             }
             return;
         };
-        let (known_start, read_at, alerted) = (entry.start_ticks, entry.read_at_ns, entry.alerted);
+        let (known_start, read_at, read_done, alerted) = (
+            entry.start_ticks,
+            entry.read_at_ns,
+            entry.read_done_ns,
+            entry.alerted,
+        );
+        let held = entry.image.clone();
+        if read_at >= timestamp_ns {
+            // What we have was read after this exec: it already is the new image.
+            if !alerted {
+                self.promote(pid, out);
+            }
+            return;
+        }
         let now_ns = sys::monotonic_ns();
         let info = match self.reader.read(pid) {
             Ok(info) => info,
@@ -322,21 +339,31 @@ impl Poller {
             }
             Err(_) => return,
         };
+        let done_ns = sys::monotonic_ns();
         if info.stat.start_ticks != known_start {
             // Another process has the pid now.
             self.forget(pid, out);
-            self.admit(info, None, now_ns, 0, out);
-            return;
-        }
-        if read_at >= timestamp_ns {
-            // What we have was read after this exec: it already is the new image.
-            if !alerted {
-                self.promote(pid, out);
-            }
+            self.admit(info, None, (now_ns, done_ns), 0, out);
             return;
         }
         let exec_ms = self.config.clock.monotonic_to_ms(timestamp_ns);
-        self.replace_image(info, exec_ms, now_ns, out);
+        if timestamp_ns <= read_done {
+            // The read we hold began before this exec and ended after it, so it may already show the
+            // new image (`env python3 ...` read just as env exec'd python3). Reading the same image
+            // again means it did: reporting it a second time would be an exec that never happened.
+            if held.is_some_and(|h| same_image(&h, &info)) {
+                if let Some(entry) = self.table.get_mut(&pid) {
+                    entry.read_at_ns = now_ns;
+                    entry.read_done_ns = done_ns;
+                }
+                self.stats.exec_straddled.fetch_add(1, Relaxed);
+                if !alerted {
+                    self.promote(pid, out);
+                }
+                return;
+            }
+        }
+        self.replace_image(info, exec_ms, (now_ns, done_ns), out);
     }
 
     /// A process first read as a seed (or fork-only child) turns out to be a new exec.
@@ -362,7 +389,7 @@ impl Poller {
         &mut self,
         info: ProcInfo,
         exec_ms: u64,
-        read_at: u64,
+        (read_at, read_done): (u64, u64),
         out: &mut Vec<ProcMessage>,
     ) {
         let pid = info.pid;
@@ -376,6 +403,7 @@ impl Poller {
             entry.kind = Kind::Process;
             entry.alerted = true;
             entry.read_at_ns = read_at;
+            entry.read_done_ns = read_done;
             entry.comm = info.stat.comm.clone();
         }
         self.stats.execs.fetch_add(1, Relaxed);
@@ -409,7 +437,8 @@ impl Poller {
                 let now_ns = sys::monotonic_ns();
                 if let Ok(info) = self.reader.read(pid) {
                     if info.stat.start_ticks == stat.start_ticks {
-                        self.replace_image(info, Millis::now().0, now_ns, out);
+                        let read = (now_ns, sys::monotonic_ns());
+                        self.replace_image(info, Millis::now().0, read, out);
                     }
                 }
             }
@@ -444,7 +473,9 @@ impl Poller {
         out: &mut Vec<ProcMessage>,
     ) -> bool {
         let read_at = sys::monotonic_ns();
-        match self.reader.read(pid) {
+        let read = self.reader.read(pid);
+        let read_at = (read_at, sys::monotonic_ns());
+        match read {
             Ok(info) => {
                 self.admit(info, ino, read_at, depth, out);
                 true
@@ -497,7 +528,7 @@ impl Poller {
         &mut self,
         info: ProcInfo,
         ino: Option<u64>,
-        read_at: u64,
+        read_at: (u64, u64),
         depth: usize,
         out: &mut Vec<ProcMessage>,
     ) {
@@ -552,7 +583,7 @@ impl Poller {
         start_ticks: u64,
         kind: Kind,
         comm: Vec<u8>,
-        read_at_ns: u64,
+        (read_at_ns, read_done_ns): (u64, u64),
         image: Option<Arc<ProcessImage>>,
         alerted: bool,
     ) {
@@ -575,12 +606,29 @@ impl Poller {
                 seen: self.generation,
                 kind,
                 read_at_ns,
+                read_done_ns,
                 alerted,
                 comm,
                 image,
             },
         );
     }
+}
+
+/// Whether `info` shows the program and argv of `image`, as the builder would render them.
+fn same_image(image: &ProcessImage, info: &ProcInfo) -> bool {
+    let exe_same = match (&image.executable, &info.exe) {
+        (Some(a), Some(b)) => *a == escape_bytes(b),
+        (None, None) => true,
+        _ => false,
+    };
+    exe_same
+        && image.args.len() == info.args.len()
+        && image
+            .args
+            .iter()
+            .zip(&info.args)
+            .all(|(a, b)| *a == escape_bytes(b))
 }
 
 #[cfg(test)]
@@ -909,6 +957,68 @@ mod tests {
         fake.remove(40);
         p.poll(&mut out).unwrap();
         assert!(out.is_empty());
+    }
+
+    #[test]
+    fn an_exec_during_the_read_is_reported_once() {
+        let fake = FakeProc::new();
+        base(&fake);
+        let mut p = fake.poller();
+        p.set_connector(true);
+        let mut out = Vec::new();
+        p.seed(&mut out).unwrap();
+        out.clear();
+        // `env python3 -m http.server`: the event of env's exec is read when python3 already runs.
+        fake.add(Fake {
+            pid: 70,
+            comm: "python3",
+            ppid: 10,
+            exe: Some("/usr/bin/python3.11"),
+            argv: b"python3\0-m\0http.server\0",
+            ..Fake::default()
+        });
+        let exec = |tgid, timestamp_ns| ProcEvent::Exec {
+            pid: tgid,
+            tgid,
+            timestamp_ns,
+        };
+        p.on_event(exec(70, sys::monotonic_ns()), &mut out);
+        assert_eq!(
+            summary(&mut out),
+            ["exec 70 seed=false [python3 -m http.server] parent=Some(10)/-bash"]
+        );
+        // python3's exec happened while that read was under way: same image, not a second exec.
+        let (read_at, read_done) = {
+            let e = &p.table[&70];
+            (e.read_at_ns, e.read_done_ns)
+        };
+        assert!(read_at <= read_done);
+        p.on_event(exec(70, read_done), &mut out);
+        assert!(out.is_empty(), "{out:?}");
+        assert_eq!(p.stats().exec_straddled.load(Relaxed), 1);
+        // An exec during a read that shows another program is a new exec.
+        fake.replace(Fake {
+            pid: 70,
+            comm: "python3",
+            ppid: 10,
+            exe: Some("/usr/bin/python3.11"),
+            argv: b"python3\0-m\0http.server\08000\0",
+            ..Fake::default()
+        });
+        let read_done = p.table[&70].read_done_ns;
+        p.on_event(exec(70, read_done), &mut out);
+        assert_eq!(
+            summary(&mut out),
+            ["exec 70 seed=false [python3 -m http.server 8000] parent=Some(10)/-bash"]
+        );
+        // An exec after the read ended is a new exec even with the same program and argv (a
+        // program that re-executes itself).
+        p.on_event(exec(70, sys::monotonic_ns()), &mut out);
+        assert_eq!(
+            summary(&mut out),
+            ["exec 70 seed=false [python3 -m http.server 8000] parent=Some(10)/-bash"]
+        );
+        assert_eq!(p.stats().exec_straddled.load(Relaxed), 1);
     }
 
     #[test]
