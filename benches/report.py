@@ -1,0 +1,222 @@
+#!/usr/bin/env python3
+"""Writes docs/benchmarks.md from one run of the benchmark suite (`make bench`).
+
+Inputs, all from the same run:
+  --replay FILE     JSON from benches/replay.py --json (replay throughput against ausearch)
+  --criterion DIR   criterion's output folder (target/criterion): EQL evaluation and /proc poll cost
+  --rss FILE        JSON {bench name: peak RSS KiB} of the criterion benchmark processes
+  --agent FILE      JSON from benches/agent.py --json (the live agent: latency, catch rates, /proc cost,
+                    steady state under load); left out when the suite ran without root or auditd
+
+Every target of the project's performance goals is checked against the figures of this run, and the
+report says which are met. Nothing here measures: it only renders what the benchmarks wrote.
+"""
+import argparse, datetime, json, os, platform, subprocess
+
+ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+
+
+def load(path):
+    if not path or not os.path.exists(path):
+        return None
+    with open(path) as f:
+        return json.load(f)
+
+
+def criterion_results(root):
+    """{full benchmark id: {median_ns per iteration, per_element_ns, elements}} under root."""
+    out = {}
+    if not root or not os.path.isdir(root):
+        return out
+    for dirpath, _, files in os.walk(root):
+        if os.path.basename(dirpath) != "new" or "benchmark.json" not in files:
+            continue
+        with open(os.path.join(dirpath, "benchmark.json")) as f:
+            bench = json.load(f)
+        with open(os.path.join(dirpath, "estimates.json")) as f:
+            est = json.load(f)
+        median = est["median"]["point_estimate"]
+        elements = (bench.get("throughput") or {}).get("Elements")
+        out[bench["full_id"]] = {
+            "median_ns": median,
+            "per_element_ns": median / elements if elements else None,
+            "elements": elements,
+        }
+    return out
+
+
+def first_line(cmd):
+    try:
+        out = subprocess.run(cmd, capture_output=True, text=True, timeout=10)
+        text = (out.stdout or out.stderr).strip()
+        return text.splitlines()[0] if text else "unknown"
+    except (OSError, subprocess.SubprocessError):
+        return "unknown"
+
+
+def machine():
+    cpu, mem_kb = "unknown", 0
+    with open("/proc/cpuinfo") as f:
+        cpu = next((l.split(":", 1)[1].strip() for l in f if l.startswith("model name")), cpu)
+    with open("/proc/meminfo") as f:
+        mem_kb = next((int(l.split()[1]) for l in f if l.startswith("MemTotal:")), 0)
+    os_name = "unknown"
+    if os.path.exists("/etc/os-release"):
+        with open("/etc/os-release") as f:
+            fields = dict(l.rstrip("\n").split("=", 1) for l in f if "=" in l)
+        os_name = fields.get("PRETTY_NAME", os_name).strip('"')
+    return f"{cpu}, {os.cpu_count()} cores, {mem_kb / 1024 / 1024:.0f} GiB, {os_name}, kernel {platform.release()}"
+
+
+def num(x, digits=0):
+    if x is None:
+        return "—"
+    return f"{x:,.{digits}f}"
+
+
+class Targets:
+    """The goals, each checked against this run's figures."""
+
+    def __init__(self):
+        self.rows = []
+
+    def check(self, what, measured, target, ok):
+        verdict = "not measured" if ok is None else ("met" if ok else "**not met**")
+        self.rows.append((what, measured, target, verdict))
+
+    def table(self):
+        lines = ["| goal | this run | target | |", "|---|---|---|---|"]
+        lines += [f"| {a} | {b} | {c} | {d} |" for a, b, c, d in self.rows]
+        return lines
+
+
+def replay_section(replay, targets):
+    out = ["## Replay throughput", ""]
+    if not replay:
+        out += ["Not measured in this run.", ""]
+        targets.check("replay, seed rule", "—", "≥ 2,000,000 lines/CPU-s", None)
+        return out
+    out += [
+        f"`benches/replay.py`: a 1,000,000-line audit log built by `../shared/tools/audit-gen.py` from real "
+        f"records (a recorded admin workload, `benches/workload.log`, and the recorded seed-rule fixtures); "
+        f"CPU time is user + system of each process, from the kernel; medians of {replay.get('runs', '?')} "
+        f"runs, the commands taking turns so that drifting load hits each alike.",
+        "",
+    ]
+    for label, log in replay["logs"].items():
+        title = "events one after the other" if label == "normal" else f"records of {label.split('-')[-1]} events interleaved (`--interleave`)"
+        out += [f"### {title}", "",
+                f"{log['lines']:,} lines, {num(log.get('events'))} exec events.", "",
+                "| command | CPU s | lines / CPU-s | exec events / CPU-s | peak RSS MB |",
+                "|---|---|---|---|---|"]
+        for name, r in log["commands"].items():
+            out.append(f"| `{name}` | {r['cpu_s']:.3f} | {num(r['lines_per_cpu_s'])} | "
+                       f"{num(r.get('events_per_cpu_s'))} | {r['peak_rss_mb']:.1f} |")
+        out.append("")
+        for key, ratio in log["ratios"].items():
+            base, name = key.split(" / ")
+            out.append(f"- `{name}` uses {ratio:.1f}× less CPU than `{base}`.")
+        out.append("")
+        cmds = log["commands"]
+        seed = next((v for k, v in cmds.items() if "seed" in k), None)
+        many = next((v for k, v in cmds.items() if "rules" in k and "seed" not in k), None)
+        raw = log["ratios"].get("ausearch --raw / execwatch, seed rule")
+        suffix = "" if label == "normal" else f" ({label})"
+        if seed:
+            targets.check(f"replay, seed rule{suffix}", f"{num(seed['lines_per_cpu_s'])} lines/CPU-s",
+                          "≥ 2,000,000 lines/CPU-s", seed["lines_per_cpu_s"] >= 2_000_000)
+        if many:
+            targets.check(f"replay, 198 rules{suffix}", f"{num(many['lines_per_cpu_s'])} lines/CPU-s",
+                          "≥ 1,000,000 lines/CPU-s", many["lines_per_cpu_s"] >= 1_000_000)
+        if raw:
+            targets.check(f"replay against `ausearch --raw`{suffix}", f"{raw:.1f}× faster", "≥ 5× faster", raw >= 5)
+    return out
+
+
+def eql_section(crit, rss, targets):
+    out = ["## EQL evaluation", ""]
+    rows = {k: v for k, v in crit.items() if k.startswith("eql/")}
+    if not rows:
+        out += ["Not measured in this run.", ""]
+        targets.check("198-rule set per event", "—", "< 2 µs", None)
+        return out
+    n = next(iter(rows.values()))["elements"]
+    out += [f"`cargo bench --bench eql` (criterion, medians): every benchmark evaluates {n:,} real exec "
+            f"events (the recorded workload and the seed-rule fixture) per iteration; the figures are per event.",
+            "", "| benchmark | ns per event | ns per event per rule |", "|---|---|---|"]
+    for name, v in sorted(rows.items()):
+        per = v["per_element_ns"]
+        per_rule = per / 198 if "198" in name else per
+        out.append(f"| {name[4:]} | {num(per, 1)} | {num(per_rule, 1)} |")
+    if rss and "eql" in rss:
+        out += ["", f"Peak RSS of the benchmark process: {rss['eql'] / 1024:.1f} MB."]
+    out.append("")
+    indexed = next((v for k, v in rows.items() if "index" in k), None)
+    if indexed:
+        us = indexed["per_element_ns"] / 1000
+        targets.check("198-rule set per event", f"{us:.2f} µs", "< 2 µs", us < 2)
+    return out
+
+
+def procfs_section(crit, rss, agent, targets):
+    out = ["## /proc source", ""]
+    rows = {k: v for k, v in crit.items() if k.startswith("procfs")}
+    if rows:
+        out += ["`cargo bench --bench procfs_poll` (criterion, medians): one full listing of /proc by the "
+                "watcher, with that many extra processes running.", "",
+                "| benchmark | ms per poll |", "|---|---|"]
+        for name, v in sorted(rows.items()):
+            out.append(f"| {name} | {v['median_ns'] / 1e6:.2f} |")
+        if rss and "procfs_poll" in rss:
+            out += ["", f"Peak RSS of the benchmark process: {rss['procfs_poll'] / 1024:.1f} MB."]
+        out.append("")
+    if not rows and not agent:
+        out += ["Not measured in this run.", ""]
+    return out
+
+
+def render(args):
+    replay, agent, rss = load(args.replay), load(args.agent), load(args.rss) or {}
+    crit = criterion_results(args.criterion)
+    targets = Targets()
+    version = first_line([args.binary, "--version"]) if args.binary else "unknown"
+    body = []
+    body += replay_section(replay, targets)
+    body += eql_section(crit, rss, targets)
+    body += procfs_section(crit, rss, agent, targets)
+    body += agent_section(agent, targets)
+    head = [
+        "# Benchmarks",
+        "",
+        "Written by `make bench` (`benches/report.py`) from one run of the benchmark suite; every figure "
+        "and ratio below comes from that run. Do not edit by hand: run `make bench` again.",
+        "",
+        f"- Run: {datetime.datetime.now(datetime.timezone.utc).strftime('%Y-%m-%d %H:%M UTC')}, {version}, "
+        f"{first_line(['ausearch', '-v'])}",
+        f"- Machine: {machine()}",
+        "- Timings on a shared virtual machine are noisy; the ratios, taken side by side in one run, are "
+        "the figures to compare.",
+        "",
+        "## Goals",
+        "",
+    ]
+    return "\n".join(head + targets.table() + [""] + body).rstrip() + "\n"
+
+
+def main():
+    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap.add_argument("--replay")
+    ap.add_argument("--criterion", default=os.path.join(ROOT, "target", "criterion"))
+    ap.add_argument("--rss")
+    ap.add_argument("--agent")
+    ap.add_argument("--binary", default=os.path.join(ROOT, "target", "release", "execwatch"))
+    ap.add_argument("--out", default=os.path.join(ROOT, "docs", "benchmarks.md"))
+    args = ap.parse_args()
+    text = render(args)
+    with open(args.out, "w") as f:
+        f.write(text)
+    print(f"wrote {args.out}")
+
+
+if __name__ == "__main__":
+    main()
