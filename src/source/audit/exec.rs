@@ -46,13 +46,25 @@ impl EnrichedNames {
     /// Every `KEY=value` translation, values unquoted. auditd writes names without spaces, so the
     /// text splits on spaces; anything that is not `KEY=value` is passed over.
     pub fn pairs(&self) -> impl Iterator<Item = (&str, &str)> {
-        self.text.split(' ').filter_map(|pair| {
-            let (k, v) = pair.split_once('=')?;
-            let v = v
-                .strip_prefix('"')
-                .and_then(|v| v.strip_suffix('"'))
-                .unwrap_or(v);
-            Some((k, v))
+        // Scans bytes: `str::split` with a `char` pattern cost 2% of the seed-rule replay's
+        // instructions more (callgrind). Space and `=` are ASCII, so every cut is a char boundary.
+        let mut rest = self.text.as_str();
+        std::iter::from_fn(move || loop {
+            if rest.is_empty() {
+                return None;
+            }
+            let bytes = rest.as_bytes();
+            let end = bytes.iter().position(|&b| b == b' ').unwrap_or(bytes.len());
+            let pair = &rest[..end];
+            rest = rest.get(end + 1..).unwrap_or_default();
+            if let Some(eq) = pair.as_bytes().iter().position(|&b| b == b'=') {
+                let v = &pair[eq + 1..];
+                let v = v
+                    .strip_prefix('"')
+                    .and_then(|v| v.strip_suffix('"'))
+                    .unwrap_or(v);
+                return Some((&pair[..eq], v));
+            }
         })
     }
 
@@ -182,4 +194,44 @@ pub enum Assembled {
         /// Why.
         reason: SkipReason,
     },
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// What `pairs` did before it scanned bytes: the meaning it must keep.
+    fn split_pairs(text: &str) -> Vec<(&str, &str)> {
+        text.split(' ')
+            .filter_map(|pair| {
+                let (k, v) = pair.split_once('=')?;
+                let v = v
+                    .strip_prefix('"')
+                    .and_then(|v| v.strip_suffix('"'))
+                    .unwrap_or(v);
+                Some((k, v))
+            })
+            .collect()
+    }
+
+    #[test]
+    fn pairs_split_on_spaces_and_unquote() {
+        for text in [
+            "",
+            " ",
+            "ARCH=x86_64 SYSCALL=execve AUID=\"unset\" UID=\"root\"",
+            "  A=1  B= =x C D=\"\" E=\" F=a=b G=\"é\" ",
+            "X=\"q\"\"",
+        ] {
+            let names = EnrichedNames::new(text.as_bytes());
+            assert_eq!(
+                names.pairs().collect::<Vec<_>>(),
+                split_pairs(text),
+                "{text:?}"
+            );
+        }
+        let names = EnrichedNames::new(b"UID=\"root\" AUID=\"unset\" UID=\"other\"");
+        assert_eq!(names.get("UID"), Some("root"));
+        assert_eq!(names.get("NOPE"), None);
+    }
 }

@@ -90,7 +90,11 @@ impl Argv {
                     continue;
                 }
                 match value::parse_u64(raw) {
-                    Some(n) => self.argc = Some(n),
+                    Some(n) => {
+                        self.argc = Some(n);
+                        // Sized once instead of grown push by push; bounded, as argc is only a claim.
+                        self.args.reserve(n.min(64) as usize);
+                    }
                     None => self.damage(),
                 }
                 continue;
