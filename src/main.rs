@@ -3,22 +3,20 @@
 use std::io::{self, IsTerminal, Write};
 use std::path::PathBuf;
 use std::process::ExitCode;
-
 use std::sync::Arc;
 
 use clap::{Parser, Subcommand, ValueEnum};
-
 use execwatch::agent;
+use execwatch::replay::{self, Emit, Format, Options, ReplayError};
+use execwatch::rule::set::rule_files;
+use execwatch::rule::{Rule, RuleSet};
+use execwatch::source::audit::reader::Input;
 
 /// mimalloc instead of glibc's malloc: an exec event makes a few dozen small allocations, and glibc's
 /// malloc/free (with its fast-bin consolidation) were 15% of a replay's CPU. Measured: -9.5%
 /// instructions and -17% to -22% CPU on the 1M-line seed-rule replay (callgrind; benches/replay.py).
 #[global_allocator]
 static GLOBAL: mimalloc::MiMalloc = mimalloc::MiMalloc;
-use execwatch::replay::{self, Emit, Format, Options, ReplayError};
-use execwatch::rule::set::rule_files;
-use execwatch::rule::{Rule, RuleSet};
-use execwatch::source::audit::reader::Input;
 
 /// Detects malicious process executions from auditd's log and /proc with Elastic EQL rules.
 #[derive(Debug, Parser)]
