@@ -65,6 +65,13 @@ fn bench(c: &mut Criterion) {
     let rules = corpus_rules();
     assert_eq!(rules.len(), 198);
     let set = RuleSet::new(corpus_rules());
+    let evaluated: usize = events.iter().map(|e| set.evaluated(e)).sum();
+    eprintln!(
+        "the index leaves {:.2} of {} rules to evaluate per event on average ({} events)",
+        evaluated as f64 / events.len() as f64,
+        set.len(),
+        events.len()
+    );
 
     let mut group = c.benchmark_group("eql");
     group.throughput(Throughput::Elements(events.len() as u64));

@@ -186,6 +186,19 @@ impl StrSet {
             StrSet::Hashed(set) => set.contains(s),
         }
     }
+
+    /// Every string in the set, in no particular order: what the prefilter indexes.
+    pub fn iter(&self) -> impl Iterator<Item = &str> {
+        let (small, hashed) = match self {
+            StrSet::Small(items) => (Some(items.iter()), None),
+            StrSet::Hashed(set) => (None, Some(set.iter())),
+        };
+        small
+            .into_iter()
+            .flatten()
+            .chain(hashed.into_iter().flatten())
+            .map(|s| &**s)
+    }
 }
 
 /// What one value of a field is tested against.

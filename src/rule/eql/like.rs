@@ -14,6 +14,8 @@ use memchr::memmem::Finder;
 pub struct LikeMatcher {
     kind: Kind,
     fold: bool,
+    /// The pattern as matched (lowercased when folding), kept for [`super::prefilter`].
+    pattern: Box<str>,
 }
 
 #[derive(Clone, Debug)]
@@ -59,7 +61,19 @@ impl LikeMatcher {
         LikeMatcher {
             kind: classify(pattern),
             fold,
+            pattern: pattern.into(),
         }
+    }
+
+    /// The pattern, ASCII-lowercased when matching case-insensitively: lets the prefilter read off
+    /// the literal text a match requires.
+    pub fn pattern(&self) -> &str {
+        &self.pattern
+    }
+
+    /// True when matching is ASCII case-insensitive.
+    pub fn folds(&self) -> bool {
+        self.fold
     }
 
     /// True when `text` matches the whole pattern.

@@ -57,7 +57,7 @@ pub struct Query {
     root: eval::Node,
     category: Option<String>,
     fields: Vec<FieldPath>,
-    name_requirement: Option<prefilter::NameRequirement>,
+    requirement: prefilter::Requirement,
 }
 
 impl Query {
@@ -66,8 +66,8 @@ impl Query {
         let ast = parser::parse(source)?;
         let compiled = compile::compile(&ast)?;
         Ok(Query {
+            requirement: prefilter::requirement(&compiled.root),
             root: compiled.root,
-            name_requirement: prefilter::name_requirement(&ast.condition),
             category: ast.category,
             fields: compiled.fields,
         })
@@ -84,10 +84,10 @@ impl Query {
         self.category.as_deref()
     }
 
-    /// What `process.name` must be for the query to match, when its top level says so; lets a rule
-    /// set skip the query for events of other programs without evaluating it.
-    pub fn name_requirement(&self) -> Option<&prefilter::NameRequirement> {
-        self.name_requirement.as_ref()
+    /// Literals the event must hold for the query to match (see [`prefilter`]); lets a rule set
+    /// skip the query without evaluating it on most events.
+    pub fn requirement(&self) -> &prefilter::Requirement {
+        &self.requirement
     }
 
     /// Every field the query reads (including `event.category` for the category check), without
