@@ -175,6 +175,14 @@ def procfs_section(crit, rss, agent, targets):
     return out
 
 
+def agent_section(agent, targets):
+    out = ["## The live agent", ""]
+    if not agent:
+        out += ["Not measured in this run (`benches/agent.py` needs root and auditd).", ""]
+        return out
+    return out
+
+
 def render(args):
     replay, agent, rss = load(args.replay), load(args.agent), load(args.rss) or {}
     crit = criterion_results(args.criterion)
