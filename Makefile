@@ -25,9 +25,19 @@ test: deps-test
 	RUSTDOCFLAGS="-D warnings" $(CARGO) doc --locked --no-deps
 	$(CARGO) test --locked
 
-## Replay throughput on a 1,000,000-line log, side by side with ausearch (see benches/replay.py).
+## The benchmark suite, whose report is docs/benchmarks.md (benches/report.py), every figure from this
+## one run: replay throughput against ausearch (benches/replay.py), EQL evaluation and /proc poll cost
+## (criterion, benches/*.rs, via benches/criterion.py for each one's peak RSS), and the live agent under
+## real auditd (benches/agent.py: latency, catch rates, idle and 1,000 exec/s steady state; root only,
+## asks for sudo otherwise).
+BENCH_WORK ?= target/bench
 bench: build deps-bench
-	python3 benches/replay.py --shared $(SHARED) --binary target/release/execwatch
+	@mkdir -p $(BENCH_WORK) && rm -f $(BENCH_WORK)/replay.json $(BENCH_WORK)/criterion-rss.json $(BENCH_WORK)/agent.json
+	python3 benches/replay.py --shared $(SHARED) --binary target/release/execwatch --work $(BENCH_WORK) --json $(BENCH_WORK)/replay.json
+	python3 benches/criterion.py --rss $(BENCH_WORK)/criterion-rss.json eql procfs_poll
+	$(SUDO) python3 benches/agent.py --binary target/release/execwatch --json $(BENCH_WORK)/agent.json
+	python3 benches/report.py --replay $(BENCH_WORK)/replay.json --criterion target/criterion \
+		--rss $(BENCH_WORK)/criterion-rss.json --agent $(BENCH_WORK)/agent.json --out docs/benchmarks.md
 
 deps-test:
 	@if [ "$$(id -u)" = 0 ] && ! { [ -x /usr/sbin/auditd ] && [ -x /usr/sbin/rsyslogd ] && [ -x /usr/bin/python3 ]; }; then \
