@@ -15,7 +15,8 @@ use std::time::{Duration, Instant};
 
 use crate::event::exec::{fnv1a64, ExecEvent};
 
-/// How long an audit event is remembered for matching a later /proc sighting.
+/// How long an audit event is remembered for matching a later /proc sighting, unless its process's
+/// exit is reported first ([`Dedup::exited`]).
 const REMEMBER: Duration = Duration::from_secs(30);
 
 /// At most this many audit events remembered, and /proc sightings held (memory bound under exec storms).
@@ -140,6 +141,15 @@ impl Dedup {
         None
     }
 
+    /// The /proc watcher reported that `pid` exited. It sends every sighting of a process before its
+    /// exit, so no later sighting can be of the audit events remembered for `pid`: they are
+    /// forgotten now instead of after 30 s. Under a load of short-lived processes, this is what
+    /// keeps the remembered events to about the running processes instead of 30 s of execs
+    /// (30,000 at 1,000 execs/s).
+    pub fn exited(&mut self, pid: u32) {
+        self.audit.remove(&pid);
+    }
+
     /// /proc sightings whose hold has run out without an audit record: they pass now.
     pub fn due(&mut self, now: Instant) -> Vec<ExecEvent> {
         let mut out = Vec::new();
@@ -258,6 +268,25 @@ mod tests {
         let passed = d.due(t0 + Duration::from_secs(2));
         assert_eq!(passed.len(), 1);
         assert_eq!(passed[0].process.pid, Some(41));
+    }
+
+    #[test]
+    fn an_exit_forgets_the_audit_events_of_its_pid() {
+        let t0 = Instant::now();
+        let mut d = Dedup::new(Duration::from_secs(1));
+        d.audit(&mut event(50, "/bin/a", &["a"]), t0);
+        d.audit(&mut event(51, "/bin/b", &["b"]), t0);
+        d.exited(50);
+        assert!(!d.audit.contains_key(&50) && d.audit.contains_key(&51));
+        // A sighting after the exit cannot be of that process; it is held as any other.
+        assert!(d.procfs(event(50, "/bin/a", &["a"]), t0).is_none());
+        assert_eq!(d.due(t0 + Duration::from_secs(2)).len(), 1);
+        // The order entry left behind ages out without harm.
+        d.audit(
+            &mut event(50, "/bin/c", &["c"]),
+            t0 + Duration::from_secs(31),
+        );
+        assert!(d.audit.contains_key(&50));
     }
 
     #[test]

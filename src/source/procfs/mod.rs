@@ -86,7 +86,9 @@ pub enum ProcMessage {
         /// Not a new exec: fill the table, raise no alert.
         seed: bool,
     },
-    /// A process that was seen has exited (its pid vanished, or the pid now has another starttime).
+    /// A process has exited: one that was seen vanished or its pid now has another starttime, or
+    /// the proc connector reported the exit of any process (also one that ended before it could be
+    /// read). Sent after every `Exec` of that process: no later message is about it.
     Exited {
         /// Its pid.
         pid: u32,
@@ -117,6 +119,11 @@ pub struct ProcfsStats {
     pub connector_errors: AtomicU64,
     /// Times the kernel dropped connector events (ENOBUFS); each causes a full poll.
     pub connector_overruns: AtomicU64,
+    /// CPU time of the calling thread spent in full listings (`Poller::poll`), in ns: with `polls`,
+    /// the cost of one listing as the running agent pays it.
+    pub poll_cpu_ns: AtomicU64,
+    /// CPU time of the latest full listing, in ns.
+    pub last_poll_cpu_ns: AtomicU64,
     /// Exec events whose process was gone (or a zombie) before it could be read: lost races.
     pub exec_race_lost: AtomicU64,
     /// Processes that vanished before they could be read (normal; counted).
@@ -135,10 +142,16 @@ pub struct ProcfsStats {
     pub seeded: AtomicBool,
 }
 
-/// The longest the watcher sleeps before looking at `stop` again.
-/// How often /proc is listed in full while the proc connector works.
+/// How often /proc is listed in full while the proc connector works, at first and after an overrun;
+/// each listing that follows without an overrun doubles the interval, up to [`CONNECTOR_POLL_MAX`].
 const CONNECTOR_POLL: Duration = Duration::from_secs(2);
 
+/// The longest interval between two full listings while the proc connector works. A listing of
+/// 10,000 processes costs about 10 ms of CPU, nearly all of it the kernel's readdir of /proc
+/// (`benches/procfs_poll.rs`): 0.5% of a core every 2 s, 0.03% every 30 s.
+const CONNECTOR_POLL_MAX: Duration = Duration::from_secs(30);
+
+/// The longest the watcher sleeps before looking at `stop` again.
 const STOP_LATENCY: Duration = Duration::from_millis(100);
 
 /// The most connector datagrams handled before the loop polls and sends again.
@@ -182,6 +195,46 @@ fn send_all(out: &mut Vec<ProcMessage>, tx: &SyncSender<ProcMessage>, stop: &Ato
     true
 }
 
+/// When /proc is listed in full while the proc connector works.
+///
+/// The connector reports every fork, exec and exit as it happens, and the kernel says when it drops
+/// events (ENOBUFS or `NLMSG_OVERRUN`, counted in [`ProcfsStats::connector_overruns`]), which causes
+/// a listing at once. The periodic listing is then only a safety net for events lost without notice
+/// (the kernel failing to allocate an event under memory pressure), so it runs ever less often
+/// while nothing is lost: 2 s after start and after each overrun, then twice as long after each
+/// listing, up to 30 s. What remains guaranteed: every event the kernel delivers is acted on at once
+/// (listing or not); after a reported loss, the listing at once finds every process that still
+/// runs. An event lost without notice is noticed at the next listing, at most 30 s later: a process
+/// whose exec event was lost and that still runs then is reported (with its real start time), one
+/// that ended before is missed; a lost exit is reported then.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+struct Listing {
+    interval: Duration,
+    floor: Duration,
+    ceiling: Duration,
+}
+
+impl Listing {
+    /// The schedule for a configured poll interval (never listed more often than configured).
+    fn new(configured: Duration) -> Listing {
+        let floor = configured.max(CONNECTOR_POLL);
+        Listing {
+            interval: floor,
+            floor,
+            ceiling: configured.max(CONNECTOR_POLL_MAX),
+        }
+    }
+
+    /// A listing ran, because of an overrun or because it was due.
+    fn listed(&mut self, after_overrun: bool) {
+        self.interval = if after_overrun {
+            self.floor
+        } else {
+            (self.interval * 2).min(self.ceiling)
+        };
+    }
+}
+
 /// The watcher loop, on the caller's thread (what [`spawn`] runs).
 pub fn run(
     config: ProcfsConfig,
@@ -215,17 +268,17 @@ pub fn run(
     }
     stats.seeded.store(true, Relaxed);
     let configured = Duration::from_millis(config.poll_interval_ms.max(1));
-    // With the connector, every fork, exec and exit is reported as it happens, so the full readdir is
-    // only a safety net (it also runs at once after an overrun): a readdir of 2,000 processes costs
-    // ~1.7 ms, 1.7% of a core at 100 ms but 0.1% at 2 s. Without it, polling is the source.
-    let interval_now = |connected: bool| {
+    // Without the connector, the listing is the source: every `poll_interval_ms`. With it, see
+    // `Listing`: a safety net whose interval grows while no event is lost.
+    let mut listing = Listing::new(configured);
+    let interval = |connected: bool, listing: &Listing| {
         if connected {
-            configured.max(CONNECTOR_POLL)
+            listing.interval
         } else {
             configured
         }
     };
-    let mut next_poll = Instant::now() + interval_now(connector.is_some());
+    let mut next_poll = Instant::now() + interval(connector.is_some(), &listing);
     while !stop.load(Relaxed) {
         let wait = next_poll
             .saturating_duration_since(Instant::now())
@@ -260,10 +313,35 @@ pub fn run(
             if let Err(e) = poller.poll(&mut out) {
                 tracing::warn!(error = %e, "cannot list /proc");
             }
-            next_poll = Instant::now() + interval_now(connector.is_some());
+            listing.listed(full_poll);
+            next_poll = Instant::now() + interval(connector.is_some(), &listing);
         }
         if !send_all(&mut out, &tx, &stop) {
             return;
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_listing_backs_off_while_nothing_is_lost() {
+        let mut l = Listing::new(Duration::from_millis(100));
+        let secs = |l: &Listing| l.interval.as_secs();
+        assert_eq!(secs(&l), 2);
+        let mut seen = Vec::new();
+        for _ in 0..6 {
+            l.listed(false);
+            seen.push(secs(&l));
+        }
+        assert_eq!(seen, [4, 8, 16, 30, 30, 30]);
+        l.listed(true);
+        assert_eq!(secs(&l), 2, "an overrun brings the safety net back");
+        // A configured interval above the bounds is kept: never listed more often than configured.
+        let mut slow = Listing::new(Duration::from_secs(60));
+        slow.listed(false);
+        assert_eq!(secs(&slow), 60);
     }
 }

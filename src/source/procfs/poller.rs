@@ -183,6 +183,15 @@ impl Poller {
 
     /// One diff of the proc root against the table.
     pub fn poll(&mut self, out: &mut Vec<ProcMessage>) -> io::Result<()> {
+        let cpu_start = sys::thread_cpu_ns();
+        let r = self.list(out);
+        let cpu = sys::thread_cpu_ns().saturating_sub(cpu_start);
+        self.stats.poll_cpu_ns.fetch_add(cpu, Relaxed);
+        self.stats.last_poll_cpu_ns.store(cpu, Relaxed);
+        r
+    }
+
+    fn list(&mut self, out: &mut Vec<ProcMessage>) -> io::Result<()> {
         self.generation = self.generation.wrapping_add(1);
         let generation = self.generation;
         self.stats.polls.fetch_add(1, Relaxed);
@@ -299,9 +308,14 @@ impl Poller {
             }
             ProcEvent::Exit { pid, tgid, .. } if pid == tgid => {
                 // Reported now rather than at the next full listing, which runs only every few
-                // seconds while the connector works.
+                // seconds while the connector works; and reported for every process, even one never
+                // read here (it ended before it could be read): the agent then forgets what auditd
+                // told it about that pid, instead of keeping it until the pid is reused.
                 self.forked.remove(&tgid);
-                self.forget(tgid, out);
+                match self.table.remove(&tgid) {
+                    Some(entry) if entry.kind == Kind::Kernel => {}
+                    _ => self.exited(tgid, out),
+                }
             }
             _ => {}
         }
@@ -1212,6 +1226,19 @@ mod tests {
         );
         assert!(out.is_empty());
         assert_eq!(p.stats().exec_race_lost.load(Relaxed), 1);
+        // Its exit is still reported (the agent may know the pid from auditd); a kernel thread's
+        // is not.
+        for pid in [70, 2] {
+            p.on_event(
+                ProcEvent::Exit {
+                    pid,
+                    tgid: pid,
+                    timestamp_ns: sys::monotonic_ns(),
+                },
+                &mut out,
+            );
+        }
+        assert_eq!(summary(&mut out), ["exited 70"]);
     }
 
     #[test]

@@ -134,6 +134,13 @@ pub fn boottime_ns() -> Option<u64> {
     clock_ns(libc::CLOCK_BOOTTIME)
 }
 
+/// CPU time the calling thread has used, in nanoseconds (`CLOCK_THREAD_CPUTIME_ID`): what a poll
+/// costs, measured apart from the waits and from the other threads, and untouched by a busy machine's
+/// scheduling delays (which would inflate a wall-clock measurement).
+pub fn thread_cpu_ns() -> u64 {
+    clock_ns(libc::CLOCK_THREAD_CPUTIME_ID).unwrap_or(0)
+}
+
 /// `CLOCK_REALTIME` in nanoseconds.
 pub fn realtime_ns() -> Option<u64> {
     clock_ns(libc::CLOCK_REALTIME)
