@@ -1,5 +1,12 @@
-//! CPU cost of one full listing of /proc by the /proc watcher ([`Poller::poll`]), with 2,000 and
-//! 10,000 processes on the host, idle and under a paced load of 1,000 execs per second.
+//! CPU cost of the /proc watcher's polls, with 2,000 and 10,000 processes on the host, idle and
+//! under a paced load of 1,000 execs per second.
+//!
+//! - `listing`: one full listing of /proc ([`Poller::list_all`]).
+//! - `idle_poll`: [`Poller::poll`] on an idle host: it skips the listing while no pid has been
+//!   allocated since the last one, and lists at least once a second, so a poll costs a few µs most of
+//!   the time and a listing once a second (the median is the skipped poll; on a host where other
+//!   processes start it lists more often).
+//! - `listing_under_1000_execs_per_s`: a full listing while execs run (every poll lists then).
 //!
 //! `cargo bench --bench procfs_poll` (Linux; more processes than `pid_max` or the user's process
 //! limit allow are not started, and the run says so). The processes are tiny static programs that
@@ -177,12 +184,16 @@ fn poller() -> Poller {
 }
 
 /// Thread CPU time of `iters` full polls.
-fn poll_cpu(p: &mut Poller, iters: u64) -> Duration {
+fn poll_cpu(p: &mut Poller, iters: u64, full: bool) -> Duration {
     let mut out = Vec::new();
     let mut total = 0;
     for _ in 0..iters {
         let t = thread_cpu_ns();
-        p.poll(&mut out).expect("list /proc");
+        if full {
+            p.list_all(&mut out).expect("list /proc");
+        } else {
+            p.poll(&mut out).expect("list /proc");
+        }
         total += thread_cpu_ns() - t;
         black_box(&out);
         out.clear();
@@ -217,15 +228,18 @@ fn bench(c: &mut Criterion) {
             })
         });
         let mut p = poller();
+        group.bench_function("listing", |b| {
+            b.iter_custom(|iters| poll_cpu(&mut p, iters, true))
+        });
         group.bench_function("idle_poll", |b| {
-            b.iter_custom(|iters| poll_cpu(&mut p, iters))
+            b.iter_custom(|iters| poll_cpu(&mut p, iters, false))
         });
         match &exit0 {
             Some(program) => {
                 let load = Load::start(program.clone(), 1_000);
                 std::thread::sleep(Duration::from_millis(500));
-                group.bench_function("poll_under_1000_execs_per_s", |b| {
-                    b.iter_custom(|iters| poll_cpu(&mut p, iters))
+                group.bench_function("listing_under_1000_execs_per_s", |b| {
+                    b.iter_custom(|iters| poll_cpu(&mut p, iters, true))
                 });
                 drop(load);
             }

@@ -59,9 +59,9 @@ pub struct Summary {
     pub failed_execs: u64,
     /// Lines or events that could not be used, by reason.
     pub skipped: BTreeMap<String, Problem>,
-    /// Records the assembler set aside or events it closed early, by reason (hostile-input review,
-    /// issue #5): before, evicted events, late or duplicated records and undecodable values were
-    /// counted in the assembler but never shown, so a flood of them left no trace in the summary.
+    /// Records the assembler set aside or events it closed early, by reason: evicted events, late or
+    /// duplicated records and undecodable values are shown, so a flood of them leaves a trace in the
+    /// summary.
     pub noted: BTreeMap<&'static str, u64>,
 }
 

@@ -1,4 +1,4 @@
-//! Faults (issue #5, part 4): the agent killed at random moments, its audit log deleted and
+//! Faults: the agent killed at random moments, its audit log deleted and
 //! recreated, its alert file's disk full, syslog down, stopped or killed under load, auditd restarted.
 //!
 //! Tests that need root, a mount, rsyslog or auditd skip with the reason, or fail when

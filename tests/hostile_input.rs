@@ -1,4 +1,4 @@
-//! Hostile input (issue #5, part 3): `execwatch replay` and the live agent on logs mixing the seed
+//! Hostile input: `execwatch replay` and the live agent on logs mixing the seed
 //! fixture's real records with damaged, oversized, duplicated, reordered or undecodable material.
 //! Each kind must be counted and reported (replay's summary with line numbers or event serials, the
 //! agent's status counters), and every good event around it must still alert.

@@ -1,4 +1,4 @@
-//! Load (issue #5, part 5): an exec storm under real auditd with the agent running the marker rule.
+//! Load: an exec storm under real auditd with the agent running the marker rule.
 //!
 //! At least 2,000 execs per second for 30 s from threads of this test; every exec must be alerted or
 //! counted (kernel `lost`, damaged or evicted events, suppressed alerts), the agent's memory must stay

@@ -66,9 +66,10 @@ impl Watch {
         self.stats.connector_active.load(Relaxed)
     }
 
-    /// Lets the last poll notice exits, stops the watcher, and returns everything it said.
+    /// Lets the last poll notice exits, stops the watcher, and returns everything it said. Without
+    /// the connector, exits are noticed by a listing, which runs at least once a second.
     fn finish(mut self) -> Vec<ProcMessage> {
-        std::thread::sleep(Duration::from_millis(350));
+        std::thread::sleep(Duration::from_millis(1300));
         self.stop.store(true, Relaxed);
         if let Some(h) = self.handle.take() {
             h.join().expect("watcher thread");

@@ -554,12 +554,15 @@ impl Pipeline {
         let d = self.dedup.stats();
         c.insert("procfs_duplicates".into(), d.duplicates);
         c.insert("procfs_only".into(), d.procfs_only);
-        // Hostile-input review (issue #5): /proc sightings dropped because 65,536 were already
-        // waiting for their audit record were counted in the dedup table but never reported.
+        // /proc sightings dropped because 65,536 were already waiting for their audit record.
         c.insert("procfs_overflow".into(), d.overflow);
         if let Some(p) = &self.proc_stats {
             use std::sync::atomic::Ordering::Relaxed;
             c.insert("procfs_listings".into(), p.polls.load(Relaxed));
+            c.insert(
+                "procfs_listings_skipped".into(),
+                p.polls_skipped.load(Relaxed),
+            );
             // The CPU the full listings of /proc cost (their share of the agent's CPU).
             c.insert(
                 "procfs_listing_cpu_us".into(),
@@ -602,8 +605,7 @@ impl Pipeline {
             c.insert("audit_open_events".into(), audit.open_events() as u64);
             let a = audit.assembler_stats();
             c.insert("audit_evicted".into(), a.evicted);
-            // Hostile-input review (issue #5): records set aside were counted by the assembler but
-            // not reported, so duplicated or late records and undecodable values left no trace.
+            // Records the assembler set aside: duplicated or late records, undecodable values.
             c.insert("audit_late_records".into(), a.late);
             c.insert("audit_duplicate_records".into(), a.duplicates);
             c.insert("audit_bad_values".into(), a.bad_values);

@@ -49,7 +49,7 @@ impl JsonFile {
         self.buf.clear();
         serde_json::to_writer(&mut self.buf, alert)?;
         self.buf.push(b'\n');
-        // Disk full (issue #5): a write that only partly fits returns a short count, and the rest then
+        // Disk full: a write that only partly fits returns a short count, and the rest then
         // fails with ENOSPC; `write_all` left that half line in the file, and the next alert written
         // once space was freed was glued to it, one unparsable line for two alerts. So count what went
         // out and, on failure, cut the file back to where this line began.

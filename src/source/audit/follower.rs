@@ -18,7 +18,7 @@ use crate::source::audit::reader::MAX_LINE;
 
 /// Opens an audit log for reading, refusing anything but a regular file.
 ///
-/// Hostile-input review (issue #5): a plain `File::open` of a FIFO blocks until a writer appears, so an
+/// A plain `File::open` of a FIFO blocks until a writer appears, so an
 /// audit.log path replaced by a FIFO hung the agent before its signal loop (SIGTERM was never acted
 /// on), and a device (`/dev/zero`) would be read forever. The open is non-blocking (which changes
 /// nothing for a regular file's reads) and the opened file's type is checked, so a symlink to a FIFO or

@@ -6,6 +6,7 @@
 //!   poll reads no process file and allocates nothing per process.
 //! - [`connector`] subscribes to the kernel's proc connector, whose exec events make the watcher
 //!   read a new process at once (1 ms processes are caught); polling stays the fallback.
+//! - [`last_pid`] tells, from one small file, whether a listing could find anything new.
 //! - [`sys`] wraps the few system calls std lacks.
 //!
 //! The events are built by [`crate::event::from_procfs`].
@@ -28,6 +29,7 @@
 //!   process chooses). Such partial reads are counted in [`ProcfsStats::permission_denied`].
 
 pub mod connector;
+pub mod last_pid;
 pub mod poller;
 pub mod reader;
 pub mod sys;
@@ -124,6 +126,9 @@ pub struct ProcfsStats {
     pub poll_cpu_ns: AtomicU64,
     /// CPU time of the latest full listing, in ns.
     pub last_poll_cpu_ns: AtomicU64,
+    /// Polls that skipped the listing because no pid had been allocated since the last one
+    /// ([`last_pid`]).
+    pub polls_skipped: AtomicU64,
     /// Exec events whose process was gone (or a zombie) before it could be read: lost races.
     pub exec_race_lost: AtomicU64,
     /// Processes that vanished before they could be read (normal; counted).
