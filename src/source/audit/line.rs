@@ -109,7 +109,29 @@ fn trim_end_newline(mut s: &[u8]) -> &[u8] {
 }
 
 /// Parses a decimal number of at most `max_digits` digits at the start of `s`; returns it and the rest.
+///
+/// The first 19 digits cannot overflow a `u64`, so they are added up in one loop without checks; a
+/// longer number takes the checked path.
 fn leading_number(s: &[u8], max_digits: usize) -> Option<(u64, &[u8])> {
+    let head = &s[..s.len().min(max_digits.min(19))];
+    let mut n: u64 = 0;
+    let mut i = 0;
+    while let Some(&b) = head.get(i) {
+        let digit = b.wrapping_sub(b'0');
+        if digit > 9 {
+            break;
+        }
+        n = n * 10 + u64::from(digit);
+        i += 1;
+    }
+    if s.get(i).is_some_and(u8::is_ascii_digit) {
+        return long_number(s, max_digits);
+    }
+    (i > 0).then(|| (n, &s[i..]))
+}
+
+/// [`leading_number`] for numbers of 19 digits or more: checked, one digit at a time.
+fn long_number(s: &[u8], max_digits: usize) -> Option<(u64, &[u8])> {
     let mut n: u64 = 0;
     let mut i = 0;
     while let Some(&b) = s.get(i) {
@@ -143,7 +165,7 @@ pub fn parse_line(line: &[u8]) -> Result<Option<Line<'_>>, LineError> {
     let after_type = s
         .strip_prefix(b"type=")
         .ok_or_else(|| LineError::new(ERR_NO_TYPE, line))?;
-    let type_end = memchr(b' ', after_type).ok_or_else(|| LineError::new(ERR_NO_MSG, line))?;
+    let type_end = short_find(b' ', after_type).ok_or_else(|| LineError::new(ERR_NO_MSG, line))?;
     let record_type = &after_type[..type_end];
     if record_type.is_empty() {
         return Err(LineError::new(ERR_NO_TYPE, line));
@@ -178,19 +200,60 @@ pub fn parse_line(line: &[u8]) -> Result<Option<Line<'_>>, LineError> {
     }))
 }
 
-/// How far a plain loop scans before handing over to `memchr`. Keys and most values are a few bytes,
-/// and for those `memchr`'s set-up costs more than the scan: a plain loop first cut the parser's
-/// instruction count by a fifth on a real exec workload (callgrind, 100,000 lines).
-const SHORT_SCAN: usize = 24;
+/// How far [`short_find`] scans eight bytes at a time before handing over to `memchr`. Keys and most
+/// values are a few bytes, and for those `memchr`'s set-up costs more than the scan.
+const SHORT_SCAN: usize = 32;
+
+const ONES: u64 = 0x0101_0101_0101_0101;
+const HIGHS: u64 = 0x8080_8080_8080_8080;
+
+/// The high bit of each byte of `word` that equals `needle`, exact up to the lowest such byte (the
+/// only one used): the classic "has zero byte" test on `word ^ needle`.
+fn bytes_equal(word: u64, needle: u8) -> u64 {
+    let x = word ^ (ONES * u64::from(needle));
+    x.wrapping_sub(ONES) & !x & HIGHS
+}
+
+/// The index of the first byte of `s` for which `hits` (built from [`bytes_equal`]) flags a match,
+/// scanning the first [`SHORT_SCAN`] bytes eight at a time, then byte by byte or with `memchr`.
+///
+/// Measured: scanning keys and values a word at a time instead of a byte at a time took `Fields::next`
+/// from 206 to 173 million instructions, -3.6% of the seed-rule replay (callgrind, 200,000 lines of the
+/// bench log).
+fn word_find(s: &[u8], hits: impl Fn(u64) -> u64, one: impl Fn(u8) -> bool) -> Option<usize> {
+    let mut i = 0;
+    while i < SHORT_SCAN {
+        let Some(chunk) = s.get(i..i + 8) else { break };
+        let mut word = [0u8; 8];
+        word.copy_from_slice(chunk);
+        let found = hits(u64::from_le_bytes(word));
+        if found != 0 {
+            return Some(i + (found.trailing_zeros() / 8) as usize);
+        }
+        i += 8;
+    }
+    s[i..].iter().position(|&b| one(b)).map(|p| i + p)
+}
 
 /// The index of the first `needle` in `s`.
 fn short_find(needle: u8, s: &[u8]) -> Option<usize> {
-    let head = &s[..s.len().min(SHORT_SCAN)];
-    match head.iter().position(|&b| b == needle) {
-        Some(i) => Some(i),
-        None if s.len() > SHORT_SCAN => memchr(needle, &s[SHORT_SCAN..]).map(|i| i + SHORT_SCAN),
-        None => None,
+    if s.len() <= SHORT_SCAN + 8 {
+        return word_find(s, |w| bytes_equal(w, needle), |b| b == needle);
     }
+    let head = &s[..SHORT_SCAN];
+    match word_find(head, |w| bytes_equal(w, needle), |b| b == needle) {
+        Some(i) => Some(i),
+        None => memchr(needle, &s[SHORT_SCAN..]).map(|i| i + SHORT_SCAN),
+    }
+}
+
+/// The end of a key: the index of the first `=` or space.
+fn key_end(s: &[u8]) -> Option<usize> {
+    word_find(
+        s,
+        |w| bytes_equal(w, b'=') | bytes_equal(w, b' '),
+        |b| b == b'=' || b == b' ',
+    )
 }
 
 /// Iterator over the `key=value` fields of a record body.
@@ -214,41 +277,38 @@ impl<'a> Iterator for Fields<'a> {
     type Item = (&'a [u8], &'a [u8]);
 
     fn next(&mut self) -> Option<Self::Item> {
-        let s = self.rest;
-        let n = s.len();
-        let mut i = 0;
+        let mut s = self.rest;
         loop {
-            while i < n && (s[i] == b' ' || s[i] == b'\t') {
-                i += 1;
-            }
-            let key_start = i;
-            while i < n && s[i] != b'=' && s[i] != b' ' {
-                i += 1;
-            }
-            if i >= n {
+            let start = s
+                .iter()
+                .position(|&b| b != b' ' && b != b'\t')
+                .unwrap_or(s.len());
+            s = &s[start..];
+            let Some(eq) = key_end(s) else {
                 self.rest = &[];
                 return None;
-            }
-            if s[i] == b' ' {
+            };
+            if s[eq] == b' ' {
                 // A token without `=`: skip it.
+                s = &s[eq..];
                 continue;
             }
-            let key = &s[key_start..i];
-            i += 1;
-            let value_start = i;
-            if i < n && (s[i] == b'"' || s[i] == b'\'') {
-                // Quoted: runs to the closing quote (unterminated: to the end; decoding flags it).
-                i = match memchr(s[i], &s[i + 1..]) {
-                    Some(p) => i + p + 2,
-                    None => n,
-                };
-            }
-            i = match short_find(b' ', &s[i.min(n)..]) {
-                Some(p) => i + p,
-                None => n,
+            let key = &s[..eq];
+            let value = &s[eq + 1..];
+            // Quoted: runs to the closing quote (unterminated: to the end; decoding flags it).
+            let quoted = match value.first() {
+                Some(&q) if q == b'"' || q == b'\'' => match memchr(q, &value[1..]) {
+                    Some(p) => p + 2,
+                    None => value.len(),
+                },
+                _ => 0,
             };
-            self.rest = &s[i..];
-            return Some((key, &s[value_start..i]));
+            let end = match short_find(b' ', &value[quoted..]) {
+                Some(p) => quoted + p,
+                None => value.len(),
+            };
+            self.rest = &value[end..];
+            return Some((key, &value[..end]));
         }
     }
 }
@@ -378,6 +438,108 @@ mod tests {
             vec![("mac".into(), "".into()), ("pfs".into(), "x".into())]
         );
         assert_eq!(fields(b"=x lone"), vec![("".into(), "x".into())]);
+    }
+
+    #[test]
+    fn numbers_as_one_digit_at_a_time() {
+        fn naive(s: &[u8], max: usize) -> Option<(u64, &[u8])> {
+            let digits = s.iter().take_while(|b| b.is_ascii_digit()).count();
+            if digits == 0 || digits > max {
+                return None;
+            }
+            let text = std::str::from_utf8(&s[..digits]).unwrap();
+            text.parse::<u64>().ok().map(|n| (n, &s[digits..]))
+        }
+        for text in [
+            "0",
+            "7.",
+            "12345678",
+            "123456789:",
+            "1795802798.773",
+            "99999999)",
+            "1234567/9",
+            "12345678x12345678",
+            "9999999999999999999",
+            "18446744073709551615",
+            "18446744073709551616",
+            "123456789012345678901",
+            "00000000000000000000",
+            "",
+            "x",
+            "1234",
+            "1234:",
+            "0123456789",
+            "12345678901234567",
+            ":/0909",
+            "5/:@",
+        ] {
+            for max in [3, 8, 19, 20] {
+                assert_eq!(
+                    leading_number(text.as_bytes(), max),
+                    naive(text.as_bytes(), max),
+                    "{text} {max}"
+                );
+            }
+        }
+    }
+
+    /// The byte-at-a-time scanner `Fields` replaced: the meaning it must keep.
+    fn reference_fields(s: &[u8]) -> Vec<(&[u8], &[u8])> {
+        let mut out = Vec::new();
+        let n = s.len();
+        let mut i = 0;
+        loop {
+            while i < n && (s[i] == b' ' || s[i] == b'\t') {
+                i += 1;
+            }
+            let key_start = i;
+            while i < n && s[i] != b'=' && s[i] != b' ' {
+                i += 1;
+            }
+            if i >= n {
+                return out;
+            }
+            if s[i] == b' ' {
+                continue;
+            }
+            let key = &s[key_start..i];
+            i += 1;
+            let value_start = i;
+            if i < n && (s[i] == b'"' || s[i] == b'\'') {
+                i = match s[i + 1..].iter().position(|&b| b == s[i]) {
+                    Some(p) => i + p + 2,
+                    None => n,
+                };
+            }
+            while i < n && s[i] != b' ' {
+                i += 1;
+            }
+            out.push((key, &s[value_start..i]));
+        }
+    }
+
+    #[test]
+    fn fields_match_the_byte_scanner() {
+        let alphabet = b"a= \"'\t x=";
+        let mut seed = 0x2545_f491_4f6c_dd1du64;
+        for len in 0..200 {
+            for _ in 0..50 {
+                let body: Vec<u8> = (0..len)
+                    .map(|_| {
+                        seed ^= seed << 13;
+                        seed ^= seed >> 7;
+                        seed ^= seed << 17;
+                        alphabet[(seed % alphabet.len() as u64) as usize]
+                    })
+                    .collect();
+                assert_eq!(
+                    Fields::new(&body).collect::<Vec<_>>(),
+                    reference_fields(&body),
+                    "{:?}",
+                    String::from_utf8_lossy(&body)
+                );
+            }
+        }
     }
 
     #[test]
