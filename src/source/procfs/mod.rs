@@ -59,6 +59,13 @@ pub struct ProcfsConfig {
     /// Whether to subscribe to the kernel's proc connector, which catches processes that live
     /// only milliseconds. Falls back to polling alone when it cannot be opened.
     pub proc_connector: bool,
+    /// Not read from the file: set by the agent when auditd is followed. After the connector wakes
+    /// the watcher, it waits this long before reading the events, so that one wake-up handles many.
+    /// Auditd then reports every exec anyway and /proc sightings are held a second for its record,
+    /// so catching a process that lives less than this matters less than the cost of a wake-up per
+    /// event.
+    #[serde(skip)]
+    pub batch_wait: Duration,
 }
 
 impl Default for ProcfsConfig {
@@ -67,6 +74,7 @@ impl Default for ProcfsConfig {
             enabled: true,
             poll_interval_ms: 100,
             proc_connector: true,
+            batch_wait: Duration::ZERO,
         }
     }
 }
@@ -290,10 +298,13 @@ pub fn run(
             .min(STOP_LATENCY);
         let mut full_poll = false;
         if let Some(c) = connector.as_mut() {
-            match c
-                .wait(wait)
-                .and_then(|_| c.drain(MAX_DATAGRAMS_PER_WAKE, &mut events))
-            {
+            let batch_wait = config.batch_wait;
+            match c.wait(wait).and_then(|readable| {
+                if readable && !batch_wait.is_zero() {
+                    std::thread::sleep(batch_wait);
+                }
+                c.drain(MAX_DATAGRAMS_PER_WAKE, &mut events)
+            }) {
                 Ok(d) => {
                     poller.on_events(&events, &mut out);
                     events.clear();
