@@ -266,7 +266,9 @@ struct FieldScan {
     whole: HashMap<Box<str>, Vec<u32>, BuildHasherDefault<Fnv>>,
     /// Case-insensitive needles on the whole value, by lowercased text; none longer than
     /// [`FOLD_BUFFER`] (those are in the automaton).
-    whole_folded: HashMap<Box<str>, Vec<u32>, BuildHasherDefault<Fnv>>,
+    // Bytes, not `str`: the lowercased value is looked up without a UTF-8 check. Measured: 17.05k →
+    // 16.58k instructions per event (callgrind, 198-rule set over the benchmark's events).
+    whole_folded: HashMap<Box<[u8]>, Vec<u32>, BuildHasherDefault<Fnv>>,
     /// The longest key of `whole_folded`: longer values cannot match one.
     longest_folded: usize,
     /// The other needles' distinct texts, ASCII-lowercased, matched case-insensitively in one pass.
@@ -442,7 +444,7 @@ impl LiteralIndex {
 impl FieldScan {
     fn build(field: &FieldPath, needles: &[(u32, &Needle)]) -> FieldScan {
         let mut whole: HashMap<Box<str>, Vec<u32>, BuildHasherDefault<Fnv>> = HashMap::default();
-        let mut whole_folded: HashMap<Box<str>, Vec<u32>, BuildHasherDefault<Fnv>> =
+        let mut whole_folded: HashMap<Box<[u8]>, Vec<u32>, BuildHasherDefault<Fnv>> =
             HashMap::default();
         let mut texts: Vec<String> = Vec::new();
         let mut by_text: Vec<Vec<IndexedNeedle>> = Vec::new();
@@ -450,9 +452,10 @@ impl FieldScan {
             match (n.anchor, n.fold) {
                 (Anchor::Whole, false) => whole.entry(n.text.clone()).or_default().push(id),
                 // Folding needles are stored lowercased.
-                (Anchor::Whole, true) if n.text.len() <= FOLD_BUFFER => {
-                    whole_folded.entry(n.text.clone()).or_default().push(id)
-                }
+                (Anchor::Whole, true) if n.text.len() <= FOLD_BUFFER => whole_folded
+                    .entry(n.text.as_bytes().into())
+                    .or_default()
+                    .push(id),
                 _ => {
                     let lower = n.text.to_ascii_lowercase();
                     let at = match texts.iter().position(|t| *t == lower) {
@@ -506,11 +509,7 @@ impl FieldScan {
             let lower = &mut buf[..text.len()];
             lower.copy_from_slice(text.as_bytes());
             lower.make_ascii_lowercase();
-            // Lowercasing ASCII bytes keeps UTF-8 valid.
-            if let Some(ids) = std::str::from_utf8(lower)
-                .ok()
-                .and_then(|k| self.whole_folded.get(k))
-            {
+            if let Some(ids) = self.whole_folded.get(&*lower) {
                 ids.iter().for_each(|&id| mark(id));
             }
         }
@@ -660,6 +659,9 @@ mod tests {
             "sh",
             "",
             "a-very-long-program-name-that-is-longer-than-sixty-four-bytes-for-sure",
+            // Non-ASCII bytes in a value looked up among case-insensitive whole needles.
+            "BÄSH",
+            "Ncät",
         ];
         let argsets: [&[&str]; 4] = [
             &["-c", "x"],
