@@ -53,8 +53,9 @@ pub use reader::{BootClock, ProcInfo, ProcReader};
 pub struct ProcfsConfig {
     /// Whether to watch /proc at all (it is the only source where auditd is absent).
     pub enabled: bool,
-    /// How often /proc is listed, in ms. The listing is the fallback when connector events are
-    /// lost or unavailable, and what notices exits; 100 ms costs well under 1% of a core.
+    /// Without the proc connector, how often /proc is polled, in ms: a poll lists /proc when a pid
+    /// has been allocated since the last listing, and at least once a second (exits are noticed
+    /// then). With the connector, /proc is listed only as a safety net (see `Listing`).
     pub poll_interval_ms: u64,
     /// Whether to subscribe to the kernel's proc connector, which catches processes that live
     /// only milliseconds. Falls back to polling alone when it cannot be opened.
