@@ -162,10 +162,12 @@ fn name_args(alerts: &[Value]) -> Vec<(String, Vec<String>)> {
         .collect()
 }
 
+/// The complete lines of the alert file (a line without its `\n` is still being written).
 fn read_alerts(path: &Path) -> Vec<Value> {
     std::fs::read_to_string(path)
         .unwrap_or_default()
-        .lines()
+        .split_inclusive('\n')
+        .filter(|l| l.ends_with('\n'))
         .map(|l| serde_json::from_str(l).expect("one alert per line"))
         .collect()
 }

@@ -98,10 +98,13 @@ pub fn append(path: &Path, data: &[u8]) {
         .unwrap();
 }
 
+/// The complete lines of an NDJSON file. A line not yet ended by `\n` is being written by the agent
+/// right now (a reader can see part of a `write` to a regular file): it is left for the next read.
 pub fn read_ndjson(path: &Path) -> Vec<Value> {
     std::fs::read_to_string(path)
         .unwrap_or_default()
-        .lines()
+        .split_inclusive('\n')
+        .filter(|l| l.ends_with('\n'))
         .map(|l| {
             serde_json::from_str(l)
                 .unwrap_or_else(|e| panic!("not one alert per line: {e}: {l:.200}"))
