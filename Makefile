@@ -138,8 +138,8 @@ fuzz: fuzz-build fuzz-seeds
 		else tail -40 $(FUZZ_WORK)/logs/$$t.log; echo "fuzz $$t FAILED: see fuzz/artifacts/$$t/"; exit 1; fi; \
 	done
 
-## A short run of every target, for CI: FUZZ_CI_SECONDS (default 60) each.
-FUZZ_CI_SECONDS ?= 60
+## A short run of every target, for CI: FUZZ_CI_SECONDS (default 30) each.
+FUZZ_CI_SECONDS ?= 30
 fuzz-ci:
 	$(MAKE) fuzz FUZZ_SECONDS=$(FUZZ_CI_SECONDS)
 

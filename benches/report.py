@@ -216,7 +216,7 @@ def agent_section(agent, targets):
             f"The load: {agent.get('load_rate_target', 1000):.0f} execs a second of a static program (so the "
             "dynamic loader is not what is measured), paced on an absolute clock; medians over the seconds "
             "after a warm-up. Extra processes wait in `pause()`.", "",
-            "| extra processes | state | execs/s | CPU % of one core | RSS MB | peak RSS MB | one /proc listing, ms CPU (listings) |",
+            "| extra processes | state | execs/s | CPU % of one core, median (mean) | RSS MB | peak RSS MB | one /proc listing, ms CPU (listings) |",
             "|---|---|---|---|---|---|---|"]
     for n in agent.get("idle", {}):
         for state in ("idle", "load"):
@@ -225,7 +225,9 @@ def agent_section(agent, targets):
                 continue
             listing = "—" if r.get("listing_cpu_ms") is None else f"{r['listing_cpu_ms']:.2f} ({r['listings']})"
             rate = f"{r['exec_rate']:.0f}" if "exec_rate" in r else "0"
-            out.append(f"| {int(n):,} | {state} | {rate} | {num(r['cpu_percent_median'], 2)} | "
+            samples = r.get("cpu_percent_samples") or []
+            mean = f" ({sum(samples) / len(samples):.2f})" if samples else ""
+            out.append(f"| {int(n):,} | {state} | {rate} | {num(r['cpu_percent_median'], 2)}{mean} | "
                        f"{num(r['rss_mb_median'], 1)} | {r['peak_rss_mb']:.1f} | {listing} |")
     out.append("")
     for n, r in agent.get("load", {}).items():
@@ -234,13 +236,17 @@ def agent_section(agent, targets):
             out.append(f"- Counters after the load with {int(n):,} extra processes: "
                        + ", ".join(f"{k} {v}" for k, v in c.items()) + ".")
     out.append("")
-    load = agent.get("load", {})
-    first = load.get("2000") or next(iter(load.values()), None)
-    if first:
-        targets.check("steady state under 1,000 exec/s: CPU", f"{first['cpu_percent_median']:.1f}% of one core",
-                      "< 5% of one core", first["cpu_percent_median"] < 5)
-        targets.check("steady state under 1,000 exec/s: RSS", f"{first['rss_mb_median']:.1f} MB", "< 20 MB",
-                      first["rss_mb_median"] < 20)
+    for n, r in agent.get("load", {}).items():
+        # Each per-second sample counts whole clock ticks (1% of a core at 100 Hz), so the median lands
+        # on whole percents; the mean of the same samples is the finer figure, and the one checked.
+        samples = r.get("cpu_percent_samples") or [r["cpu_percent_median"]]
+        mean = sum(samples) / len(samples)
+        extra = f", {int(n):,} extra processes"
+        targets.check("steady state under 1,000 exec/s: CPU" + extra,
+                      f"{mean:.2f}% of one core (mean; median {r['cpu_percent_median']:.2f}%)",
+                      "< 5% of one core", mean < 5)
+        targets.check("steady state under 1,000 exec/s: RSS" + extra, f"{r['rss_mb_median']:.1f} MB (median)",
+                      "< 20 MB", r["rss_mb_median"] < 20)
     return out
 
 
