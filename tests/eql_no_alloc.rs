@@ -50,19 +50,17 @@ unsafe impl GlobalAlloc for Counting {
 #[global_allocator]
 static GLOBAL: Counting = Counting;
 
-fn events() -> Vec<ExecEvent> {
-    let path = concat!(
-        env!("CARGO_MANIFEST_DIR"),
-        "/tests/fixtures/audit/seed-rule.log"
-    );
-    let data = std::fs::read(path).unwrap();
+/// Exec events of real audit logs (paths from the crate root), normalized as the agent does.
+fn events(files: &[&str]) -> Vec<ExecEvent> {
     let mut assembler = Assembler::new(AssemblerConfig::default());
     let mut normalizer = Normalizer::new(Arc::new(Host::detect()));
     let mut execs = Vec::new();
-    for line in data.split(|&b| b == b'\n') {
-        assembler
-            .push_line(line, 0, &mut |a| execs.push(a))
-            .unwrap();
+    for file in files {
+        let data = std::fs::read(format!("{}/{file}", env!("CARGO_MANIFEST_DIR"))).unwrap();
+        for line in data.split(|&b| b == b'\n') {
+            // A line the assembler rejects is skipped, as the agent would skip it.
+            let _ = assembler.push_line(line, 0, &mut |a| execs.push(a));
+        }
     }
     assembler.flush(&mut |a| execs.push(a));
     execs
@@ -91,7 +89,7 @@ fn corpus() -> Vec<Query> {
 
 #[test]
 fn evaluation_allocates_nothing() {
-    let events = events();
+    let events = events(&["tests/fixtures/audit/seed-rule.log"]);
     assert_eq!(events.len(), 40);
     let seed = RuleSet::builtin().unwrap();
     let queries = corpus();
@@ -118,28 +116,6 @@ fn evaluation_allocates_nothing() {
     assert!(first >= 9, "the seed rule alone matches 9 of these events");
 }
 
-/// Exec events of the recorded fixture and the benchmark workload.
-fn workload_events() -> Vec<ExecEvent> {
-    let mut assembler = Assembler::new(AssemblerConfig::default());
-    let mut normalizer = Normalizer::new(Arc::new(Host::detect()));
-    let mut execs = Vec::new();
-    for file in ["tests/fixtures/audit/seed-rule.log", "benches/workload.log"] {
-        let data = std::fs::read(format!("{}/{file}", env!("CARGO_MANIFEST_DIR"))).unwrap();
-        for line in data.split(|&b| b == b'\n') {
-            // A line the assembler rejects is skipped, as the agent would skip it.
-            let _ = assembler.push_line(line, 0, &mut |a| execs.push(a));
-        }
-    }
-    assembler.flush(&mut |a| execs.push(a));
-    execs
-        .into_iter()
-        .filter_map(|a| match a {
-            Assembled::Exec(e) => Some(normalizer.from_audit(*e)),
-            Assembled::Skipped { .. } => None,
-        })
-        .collect()
-}
-
 fn corpus_set() -> RuleSet {
     let path = concat!(
         env!("CARGO_MANIFEST_DIR"),
@@ -162,7 +138,7 @@ fn corpus_set() -> RuleSet {
 
 #[test]
 fn indexed_matching_allocates_nothing() {
-    let events = workload_events();
+    let events = events(&["tests/fixtures/audit/seed-rule.log", "benches/workload.log"]);
     assert!(events.len() > 1000, "{} events", events.len());
     let set = corpus_set();
     assert_eq!(set.len(), 198);
