@@ -73,7 +73,8 @@ pub enum StartAt {
     /// At the current end of the file: only what is written from now on.
     End,
     /// At the first record written at or after this time (milliseconds since the epoch): a first start
-    /// looks back as far as the rules do, so an exec just before the start is still seen.
+    /// looks back as far as the rules do, so an exec just before the start is still seen, even when
+    /// auditd has rotated it into `audit.log.1` (or older) since.
     Since(u64),
     /// At a saved position. If that file is no longer `audit.log` but was rotated to `audit.log.1`, the
     /// rest of `audit.log.1` is read first; if it cannot be found, at the beginning of `audit.log`.
@@ -232,6 +233,14 @@ impl Follower {
         let file = match open_log(&self.path) {
             Ok(f) => f,
             Err(e) if e.kind() == io::ErrorKind::NotFound => {
+                // Records younger than the lookback may wait in files rotated just before the start.
+                if let Some(StartAt::Since(millis)) = self.pending_start {
+                    if let Some(older) = self.oldest_rotated_since(millis)? {
+                        self.pending_start = None;
+                        self.start_in(older, notice);
+                        return Ok(true);
+                    }
+                }
                 // Whatever the log holds once it appears was written after we started: read it all.
                 if matches!(self.pending_start, Some(StartAt::End | StartAt::Since(_))) {
                     self.pending_start = Some(StartAt::Beginning);
@@ -251,7 +260,17 @@ impl Follower {
         match start {
             StartAt::Beginning => {}
             StartAt::End => open.offset = meta.len(),
-            StartAt::Since(millis) => open.offset = offset_since(&mut open.file, millis)?,
+            StartAt::Since(millis) => {
+                open.offset = offset_since(&mut open.file, millis)?.0;
+                // The whole log is within the lookback: so may be the end of the files rotated before
+                // it. auditd rotates by size, so a busy host's last minutes can span several files.
+                if open.offset == 0 {
+                    if let Some(older) = self.oldest_rotated_since(millis)? {
+                        self.start_in(older, notice);
+                        return Ok(true);
+                    }
+                }
+            }
             StartAt::Position(pos) if pos.file == id && pos.offset <= meta.len() => {
                 open.offset = pos.offset
             }
@@ -278,6 +297,35 @@ impl Follower {
         let file = open_log(&PathBuf::from(name)).ok()?;
         let meta = file.metadata().ok()?;
         Some((file, FileId::of(&meta), meta.len()))
+    }
+
+    /// Begins reading in a rotated file; the next polls go on through the newer ones to `audit.log`,
+    /// as after a rotation.
+    fn start_in(&mut self, older: Open, notice: &mut dyn FnMut(Notice)) {
+        self.partial_start = older.offset;
+        notice(Notice::Opened(older.id));
+        self.current = Some(older);
+    }
+
+    /// The oldest of `audit.log.1` .. `audit.log.9` holding a record at or after `millis`, opened at
+    /// the first such record; `None` when no rotated file has one. Older files are looked at only while
+    /// every record of the newer one is young enough.
+    fn oldest_rotated_since(&self, millis: u64) -> io::Result<Option<Open>> {
+        let mut oldest = None;
+        for n in 1..=MAX_ROTATED {
+            let Some((mut file, id, _)) = self.rotated_file(n) else {
+                break;
+            };
+            let (offset, young) = offset_since(&mut file, millis)?;
+            if !young {
+                break;
+            }
+            oldest = Some(Open { file, id, offset });
+            if offset > 0 {
+                break;
+            }
+        }
+        Ok(oldest)
     }
 
     /// `audit.log.1` .. `audit.log.9` holding the checkpointed inode, opened at the saved offset.
@@ -411,13 +459,15 @@ impl Follower {
     }
 }
 
-/// The offset of the first line whose record time is at or after `millis`, or the end of the file.
-/// Lines without a readable time (junk) are passed over; the file is read once, front to back.
-fn offset_since(file: &mut File, millis: u64) -> io::Result<u64> {
+/// The offset of the first line whose record time is at or after `millis`, and `true`; or the end of
+/// the file's complete lines and `false` when no record is that young. Lines without a readable time
+/// (junk) are passed over; the file is read once, front to back.
+fn offset_since(file: &mut File, millis: u64) -> io::Result<(u64, bool)> {
     use std::io::BufRead;
     let mut reader = io::BufReader::with_capacity(READ_CHUNK, &mut *file);
     let mut offset = 0u64;
     let mut line = Vec::new();
+    let mut young = false;
     loop {
         line.clear();
         let n = reader.read_until(b'\n', &mut line)?;
@@ -425,13 +475,14 @@ fn offset_since(file: &mut File, millis: u64) -> io::Result<u64> {
             break;
         }
         if record_millis(&line).is_some_and(|t| t >= millis) {
+            young = true;
             break;
         }
         offset += n as u64;
     }
     drop(reader);
     file.seek(SeekFrom::Start(offset))?;
-    Ok(offset)
+    Ok((offset, young))
 }
 
 /// The time of an audit record line, from `msg=audit(SEC.MSEC:`.
@@ -635,6 +686,46 @@ mod tests {
             Some(1_795_802_798_773)
         );
         assert_eq!(record_millis(b"msg=audit(x.1:2)"), None);
+    }
+
+    #[test]
+    fn lookback_reaches_into_rotated_files_oldest_first() {
+        let d = dir("since-rotated");
+        let log = d.0.join("audit.log");
+        let rec = |t: &str| format!("type=A msg=audit({t}:1): x\n");
+        std::fs::write(d.0.join("audit.log.3"), rec("100.000") + &rec("150.000")).unwrap();
+        std::fs::write(d.0.join("audit.log.2"), rec("159.000") + &rec("161.000")).unwrap();
+        std::fs::write(d.0.join("audit.log.1"), rec("162.000")).unwrap();
+        append(&log, &rec("163.000"));
+        let mut f = Follower::new(&log, StartAt::Since(160_000));
+        let (lines, _) = poll(&mut f);
+        assert_eq!(
+            lines,
+            [
+                "type=A msg=audit(161.000:1): x",
+                "type=A msg=audit(162.000:1): x",
+                "type=A msg=audit(163.000:1): x"
+            ]
+        );
+        append(&log, &rec("164.000"));
+        assert_eq!(poll(&mut f).0, ["type=A msg=audit(164.000:1): x"]);
+        // A log whose first record is old enough: the rotated files are not read.
+        let mut g = Follower::new(&log, StartAt::Since(163_500));
+        assert_eq!(poll(&mut g).0, ["type=A msg=audit(164.000:1): x"]);
+        // No audit.log (auditd rotated it and has not written since): the rotated files are read,
+        // then the new log once it appears.
+        std::fs::rename(&log, d.0.join("audit.log.0")).unwrap();
+        let mut h = Follower::new(&log, StartAt::Since(161_500));
+        assert_eq!(poll(&mut h).0, ["type=A msg=audit(162.000:1): x"]);
+        append(&log, &rec("165.000"));
+        assert_eq!(poll(&mut h).0, ["type=A msg=audit(165.000:1): x"]);
+        // Nothing young enough anywhere: nothing is read, and the log is read from its beginning once
+        // it appears.
+        std::fs::remove_file(&log).unwrap();
+        let mut e = Follower::new(&log, StartAt::Since(999_000));
+        assert!(poll(&mut e).0.is_empty());
+        append(&log, &rec("166.000"));
+        assert_eq!(poll(&mut e).0, ["type=A msg=audit(166.000:1): x"]);
     }
 
     #[test]
