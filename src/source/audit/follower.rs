@@ -119,6 +119,9 @@ pub struct Follower {
     skipping: bool,
     buf: Vec<u8>,
     pending_start: Option<StartAt>,
+    /// Reading a rotated file while `audit.log` does not exist: newer rotated files are read as soon
+    /// as this one is done, without waiting for a new `audit.log`.
+    behind: bool,
 }
 
 impl std::fmt::Debug for Follower {
@@ -146,6 +149,7 @@ impl Follower {
             skipping: false,
             buf: vec![0; READ_CHUNK],
             pending_start: Some(start),
+            behind: false,
         }
     }
 
@@ -190,8 +194,21 @@ impl Follower {
             };
             let size_now = open.file.metadata()?.len();
             match on_disk {
+                None if self.behind => {
+                    // Started in a rotated file with no `audit.log` yet: go on to the newer rotated
+                    // files, and stay on the newest (its end may still be read when `audit.log` shows).
+                    self.behind = false;
+                    for newer in self.rotated_since(open_id) {
+                        total += self.drain(each, notice)?;
+                        self.flush_partial_at_rotation(each, notice);
+                        self.current = Some(newer);
+                    }
+                    total += self.drain(each, notice)?;
+                    break;
+                }
                 Some(meta) if FileId::of(&meta) != open_id => {
                     // Rotated. Drain what was written to the old file since our last read, then switch.
+                    self.behind = false;
                     total += self.drain(each, notice)?;
                     let from = open_id;
                     self.flush_partial_at_rotation(each, notice);
@@ -233,13 +250,17 @@ impl Follower {
         let file = match open_log(&self.path) {
             Ok(f) => f,
             Err(e) if e.kind() == io::ErrorKind::NotFound => {
-                // Records younger than the lookback may wait in files rotated just before the start.
-                if let Some(StartAt::Since(millis)) = self.pending_start {
-                    if let Some(older) = self.oldest_rotated_since(millis)? {
-                        self.pending_start = None;
-                        self.start_in(older, notice);
-                        return Ok(true);
-                    }
+                // The log was rotated away and auditd has not written a new one yet: what is left of
+                // the checkpointed file, or the lookback's records, may wait in the rotated files.
+                let older = match self.pending_start {
+                    Some(StartAt::Since(millis)) => self.oldest_rotated_since(millis)?,
+                    Some(StartAt::Position(pos)) => self.find_rotated(pos),
+                    _ => None,
+                };
+                if let Some(older) = older {
+                    self.pending_start = None;
+                    self.start_in(older, notice);
+                    return Ok(true);
                 }
                 // Whatever the log holds once it appears was written after we started: read it all.
                 if matches!(self.pending_start, Some(StartAt::End | StartAt::Since(_))) {
@@ -302,6 +323,7 @@ impl Follower {
     /// Begins reading in a rotated file; the next polls go on through the newer ones to `audit.log`,
     /// as after a rotation.
     fn start_in(&mut self, older: Open, notice: &mut dyn FnMut(Notice)) {
+        self.behind = true;
         self.partial_start = older.offset;
         notice(Notice::Opened(older.id));
         self.current = Some(older);
@@ -719,13 +741,30 @@ mod tests {
         assert_eq!(poll(&mut h).0, ["type=A msg=audit(162.000:1): x"]);
         append(&log, &rec("165.000"));
         assert_eq!(poll(&mut h).0, ["type=A msg=audit(165.000:1): x"]);
+        // A checkpoint in a file rotated away before a restart, with no new log yet: the rest of it
+        // is read at once, then the new log once it appears.
+        let at = FilePosition {
+            file: FileId::of(&std::fs::metadata(d.0.join("audit.log.2")).unwrap()),
+            offset: rec("159.000").len() as u64,
+        };
+        std::fs::remove_file(&log).unwrap();
+        let mut r = Follower::new(&log, StartAt::Position(at));
+        assert_eq!(
+            poll(&mut r).0,
+            [
+                "type=A msg=audit(161.000:1): x",
+                "type=A msg=audit(162.000:1): x"
+            ]
+        );
+        append(&log, &rec("166.000"));
+        assert_eq!(poll(&mut r).0, ["type=A msg=audit(166.000:1): x"]);
         // Nothing young enough anywhere: nothing is read, and the log is read from its beginning once
         // it appears.
         std::fs::remove_file(&log).unwrap();
         let mut e = Follower::new(&log, StartAt::Since(999_000));
         assert!(poll(&mut e).0.is_empty());
-        append(&log, &rec("166.000"));
-        assert_eq!(poll(&mut e).0, ["type=A msg=audit(166.000:1): x"]);
+        append(&log, &rec("167.000"));
+        assert_eq!(poll(&mut e).0, ["type=A msg=audit(167.000:1): x"]);
     }
 
     #[test]
