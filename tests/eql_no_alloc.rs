@@ -29,7 +29,7 @@ fn allocations() -> usize {
 }
 
 // SAFETY: forwards every call unchanged to the system allocator, which upholds GlobalAlloc's
-// contract; the only addition is an atomic counter, which cannot affect the memory handed out.
+// contract; the only addition is a thread-local counter, which cannot affect the memory handed out.
 unsafe impl GlobalAlloc for Counting {
     unsafe fn alloc(&self, layout: Layout) -> *mut u8 {
         count();
