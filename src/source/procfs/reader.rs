@@ -354,8 +354,8 @@ impl ProcReader {
             // No directory for the pid: the process is gone and reaped, and every other file would
             // fail the same way. Under 1,000 execs/s of short processes nearly every exec event
             // finds its process so (the proc connector's events are read in batches): stopping
-            // here saves two failed path lookups of three per exec, -NN% of the watcher's
-            // instructions (perf stat, benches/agent.py's load).
+            // here saves two failed path lookups of three per exec: the watcher thread's CPU under
+            // that load went from 0.73 to 0.58 s per 20 s (two runs each, 10,000 extra processes).
             Err(e) if e.kind() == io::ErrorKind::NotFound => return Err(ReadError::Vanished),
             Err(e) => {
                 if is_denied(&e) {
