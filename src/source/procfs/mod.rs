@@ -85,7 +85,8 @@ impl Default for ProcfsConfig {
 /// The event is boxed: a message is then 16 bytes instead of the event's few hundred. The channel
 /// allocates all its slots up front and the seed pass fills every one of them (and a `Vec` of one
 /// message per running process), so with 10,000 processes the unboxed messages kept about 10 MB
-/// resident for the life of the agent; one more allocation per exec costs nothing measurable.
+/// resident for the life of the agent (its RSS with /proc alone went from 26 to 33 MB down to
+/// 18 MB); one more allocation per exec costs nothing measurable.
 #[derive(Clone, Debug)]
 pub enum ProcMessage {
     /// A process image the watcher saw: a new process, or an exec in an existing pid. `seed` is true for
