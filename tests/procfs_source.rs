@@ -100,7 +100,7 @@ fn execs_of(messages: &[ProcMessage], pid: u32) -> Vec<&ExecEvent> {
         .iter()
         .filter_map(|m| match m {
             ProcMessage::Exec { event, seed: false } if event.process.pid == Some(pid) => {
-                Some(event)
+                Some(&**event)
             }
             _ => None,
         })

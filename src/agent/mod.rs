@@ -368,7 +368,7 @@ impl Pipeline {
             ProcMessage::Exec { event, seed: false } => {
                 self.counters.procfs_events += 1;
                 self.normalizer.remember(Arc::clone(&event.process));
-                if let Some(event) = self.dedup.procfs(event, Instant::now()) {
+                if let Some(event) = self.dedup.procfs(*event, Instant::now()) {
                     self.alert(&event);
                 }
             }

@@ -22,6 +22,9 @@ const REMEMBER: Duration = Duration::from_secs(30);
 /// At most this many audit events remembered, and /proc sightings held (memory bound under exec storms).
 const MAX_ENTRIES: usize = 65_536;
 
+/// The order queue of remembered audit events is never compacted below this many entries.
+const MIN_ORDER: usize = 1024;
+
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 struct Fingerprint {
     pid: u32,
@@ -113,6 +116,25 @@ impl Dedup {
         while self.audit_order.len() > MAX_ENTRIES {
             self.forget_first();
         }
+        self.compact_order();
+    }
+
+    /// Drops the order entries of events already forgotten by [`Dedup::exited`], once they are as
+    /// many as the remembered events. Short processes exit before their audit record is read, so
+    /// nearly every entry is of that kind: under 1,000 execs/s the queue otherwise holds 30 s of
+    /// them (30,000 entries of 24 bytes, 0.8 MB of capacity) for a handful of remembered events.
+    fn compact_order(&mut self) {
+        let bound = self.audit.len().max(MIN_ORDER).saturating_mul(2);
+        if self.audit_order.len() <= bound {
+            return;
+        }
+        let audit = &self.audit;
+        self.audit_order.retain(|(t, pid)| {
+            audit
+                .get(pid)
+                .is_some_and(|list| list.iter().any(|(seen, _)| seen == t))
+        });
+        self.audit_order.shrink_to(bound);
     }
 
     /// A /proc sighting: `Some` when it passes now, `None` when it is a duplicate or is held.
@@ -325,5 +347,26 @@ mod tests {
         }
         assert_eq!(d.audit_order.len(), MAX_ENTRIES);
         assert!(d.audit.len() <= MAX_ENTRIES);
+    }
+
+    #[test]
+    fn events_of_exited_processes_leave_no_order_entries_behind() {
+        let t0 = Instant::now();
+        let mut d = Dedup::new(Duration::from_secs(1));
+        for pid in 1..=100_000 {
+            d.exited(pid);
+            d.audit(&mut event(pid, "/bin/x", &["x"]), t0);
+            d.exited(pid);
+        }
+        d.audit(&mut event(7, "/bin/a", &["a"]), t0);
+        assert!(
+            d.audit_order.len() <= 2 * MIN_ORDER + 1,
+            "{}",
+            d.audit_order.len()
+        );
+        assert!(d
+            .procfs(event(7, "/bin/a", &["a"]), t0 + Duration::from_secs(1))
+            .is_none());
+        assert_eq!(d.stats().duplicates, 1);
     }
 }

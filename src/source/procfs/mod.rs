@@ -82,9 +82,11 @@ impl Default for ProcfsConfig {
 
 /// What the watcher tells the agent.
 ///
-/// `Exec` is large and `Exited` small, but nearly every message is an `Exec`: boxing it would add an
-/// allocation per message for no saving.
-#[allow(clippy::large_enum_variant)]
+/// The event is boxed: a message is then 16 bytes instead of the event's few hundred. The channel
+/// allocates all its slots up front and the seed pass fills every one of them (and a `Vec` of one
+/// message per running process), so with 10,000 processes the unboxed messages kept about 10 MB
+/// resident for the life of the agent (its RSS with /proc alone went from 26 to 33 MB down to
+/// 18 MB); one more allocation per exec costs nothing measurable.
 #[derive(Clone, Debug)]
 pub enum ProcMessage {
     /// A process image the watcher saw: a new process, or an exec in an existing pid. `seed` is true for
@@ -93,7 +95,7 @@ pub enum ProcMessage {
     /// fork but not exec (they run their parent's program: not an exec).
     Exec {
         /// The event.
-        event: ExecEvent,
+        event: Box<ExecEvent>,
         /// Not a new exec: fill the table, raise no alert.
         seed: bool,
     },
@@ -280,6 +282,8 @@ pub fn run(
     if !send_all(&mut out, &tx, &stop) {
         return;
     }
+    // The seed pass held a message per running process; later passes hold a handful.
+    out.shrink_to_fit();
     stats.seeded.store(true, Relaxed);
     let configured = Duration::from_millis(config.poll_interval_ms.max(1));
     // Without the connector, the listing is the source: every `poll_interval_ms`. With it, see

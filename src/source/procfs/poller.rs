@@ -107,7 +107,9 @@ struct Entry {
     read_done_ns: u64,
     /// Whether an alerting (non-seed) `Exec` was sent for the current image.
     alerted: bool,
-    comm: Vec<u8>,
+    /// [`comm_hash`] of the `comm` last read: all the re-check for exec without fork compares, kept
+    /// without an allocation per tracked process.
+    comm: u64,
     image: Option<Arc<ProcessImage>>,
 }
 
@@ -447,7 +449,10 @@ impl Poller {
             let ts = info.start_ms;
             let event = self.builder.event(&info, image, ts, parent);
             self.stats.execs.fetch_add(1, Relaxed);
-            out.push(ProcMessage::Exec { event, seed: false });
+            out.push(ProcMessage::Exec {
+                event: Box::new(event),
+                seed: false,
+            });
         }
     }
 
@@ -471,11 +476,14 @@ impl Poller {
             entry.alerted = true;
             entry.read_at_ns = read_at;
             entry.read_done_ns = read_done;
-            entry.comm = info.stat.comm.clone();
+            entry.comm = comm_hash(&info.stat.comm);
         }
         self.stats.execs.fetch_add(1, Relaxed);
         self.stats.exec_in_place.fetch_add(1, Relaxed);
-        out.push(ProcMessage::Exec { event, seed: false });
+        out.push(ProcMessage::Exec {
+            event: Box::new(event),
+            seed: false,
+        });
     }
 
     /// Without the connector: re-reads `stat` of recently seen processes; a changed `comm` is an
@@ -500,7 +508,7 @@ impl Poller {
             let Ok(stat) = self.reader.read_stat(pid) else {
                 continue;
             };
-            if stat.start_ticks == entry.start_ticks && stat.comm != entry.comm {
+            if stat.start_ticks == entry.start_ticks && comm_hash(&stat.comm) != entry.comm {
                 let now_ns = sys::monotonic_ns();
                 if let Ok(info) = self.reader.read(pid) {
                     if info.stat.start_ticks == stat.start_ticks {
@@ -557,7 +565,7 @@ impl Poller {
                     ino,
                     stat.start_ticks,
                     Kind::Kernel,
-                    stat.comm,
+                    comm_hash(&stat.comm),
                     read_at,
                     None,
                     false,
@@ -571,7 +579,7 @@ impl Poller {
                     ino,
                     stat.start_ticks,
                     Kind::Missed,
-                    stat.comm,
+                    comm_hash(&stat.comm),
                     read_at,
                     None,
                     false,
@@ -584,7 +592,16 @@ impl Poller {
                 } else {
                     self.stats.read_errors.fetch_add(1, Relaxed);
                 }
-                self.insert(pid, ino, 0, Kind::Missed, Vec::new(), read_at, None, false);
+                self.insert(
+                    pid,
+                    ino,
+                    0,
+                    Kind::Missed,
+                    comm_hash(b""),
+                    read_at,
+                    None,
+                    false,
+                );
                 false
             }
         }
@@ -622,7 +639,7 @@ impl Poller {
         let event = self
             .builder
             .event(&info, Arc::clone(&image), info.start_ms, parent);
-        let comm = info.stat.comm.clone();
+        let comm = comm_hash(&info.stat.comm);
         self.insert(
             pid,
             ino,
@@ -645,7 +662,10 @@ impl Poller {
                 }
             }
         }
-        out.push(ProcMessage::Exec { event, seed });
+        out.push(ProcMessage::Exec {
+            event: Box::new(event),
+            seed,
+        });
     }
 
     #[allow(clippy::too_many_arguments)]
@@ -655,7 +675,7 @@ impl Poller {
         ino: Option<u64>,
         start_ticks: u64,
         kind: Kind,
-        comm: Vec<u8>,
+        comm: u64,
         (read_at_ns, read_done_ns): (u64, u64),
         image: Option<Arc<ProcessImage>>,
         alerted: bool,
@@ -686,6 +706,12 @@ impl Poller {
             },
         );
     }
+}
+
+/// A `comm` as the table keeps it: FNV-1a, so equal names give equal values and a changed name a
+/// changed value (a collision would only miss an exec without fork, without the connector).
+fn comm_hash(comm: &[u8]) -> u64 {
+    crate::event::exec::fnv1a64(&[comm])
 }
 
 /// Whether `info` shows the program and argv of `image`, as the builder would render them.

