@@ -23,4 +23,5 @@ pub mod event;
 pub mod output;
 pub mod replay;
 pub mod rule;
+mod scan;
 pub mod source;

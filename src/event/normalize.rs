@@ -8,7 +8,7 @@ use std::sync::Arc;
 
 use crate::event::bytes::escape_owned;
 use crate::event::exec::{
-    entity_id, Agent, AuditdContext, Credentials, ExecEvent, ProcessImage, Provider,
+    Agent, AuditdContext, Credentials, EntityIds, ExecEvent, ProcessImage, Provider,
 };
 use crate::event::host::Host;
 use crate::event::process_table::ProcessTable;
@@ -24,6 +24,7 @@ const UNSET: u32 = u32::MAX;
 pub struct Normalizer {
     host: Arc<Host>,
     agent: Arc<Agent>,
+    entity_ids: EntityIds,
     ids: IdentityCache,
     times: TimestampCache,
     ingest_times: TimestampCache,
@@ -35,6 +36,7 @@ impl Normalizer {
     pub fn new(host: Arc<Host>) -> Normalizer {
         let agent = Arc::new(Agent::for_host(&host));
         Normalizer {
+            entity_ids: EntityIds::for_host(host.id.as_deref()),
             host,
             agent,
             ids: IdentityCache::new(),
@@ -82,7 +84,7 @@ impl Normalizer {
         let pid = sc.as_ref().and_then(|s| s.pid);
         let mut image = ProcessImage {
             pid,
-            entity_id: entity_id(self.host.id.as_deref(), pid, when.0),
+            entity_id: self.entity_ids.id(pid, when.0),
             executable: sc.as_mut().and_then(|s| s.exe.take()).map(escape_owned),
             args: std::mem::take(&mut exec.argv)
                 .into_iter()

@@ -1,0 +1,436 @@
+//! Reading a SYSCALL record in one pass: whether it is an exec, whether it failed, and the fields
+//! worth keeping (audit-format.md point 17).
+//!
+//! The record is read once: the values of the keys kept are noted as raw slices while the fields are
+//! scanned, and decoded only when the event needs them. A failed exec or another syscall stops the
+//! scan as soon as `success=` is read.
+
+use crate::source::audit::exec::{EnrichedNames, SyscallRecord};
+use crate::source::audit::line::{FieldKey, Line};
+use crate::source::audit::value::{self, plain_string, unquote};
+
+/// What a SYSCALL record says about exec.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(super) enum Class {
+    /// execve or execveat.
+    Exec,
+    /// Another syscall on a known architecture.
+    NotExec,
+    /// An architecture whose numbers are not known here: only EXECVE records can prove an exec.
+    Unknown,
+}
+
+/// Decides from `arch=`, `syscall=` and the ENRICHED `SYSCALL=` name whether a SYSCALL is an exec.
+fn classify(arch: &[u8], syscall: Option<u32>, name: Option<&[u8]>) -> Class {
+    if matches!(name, Some(b"execve" | b"execveat")) {
+        return Class::Exec;
+    }
+    let mut arch_buf = [0u8; 8];
+    let arch = if arch.len() == 8 {
+        arch_buf.copy_from_slice(arch);
+        arch_buf.make_ascii_lowercase();
+        &arch_buf[..]
+    } else {
+        arch
+    };
+    let exec_numbers: Option<[u32; 2]> = match arch {
+        b"c000003e" => Some([59, 322]),  // x86_64
+        b"40000003" => Some([11, 358]),  // i386
+        b"c00000b7" => Some([221, 281]), // aarch64
+        _ => None,
+    };
+    match (exec_numbers, syscall) {
+        (Some(nums), Some(n)) if nums.contains(&n) => Class::Exec,
+        (Some(_), Some(_)) => Class::NotExec,
+        _ if name.is_some() => Class::NotExec,
+        _ => Class::Unknown,
+    }
+}
+
+/// Slots of the kept keys in [`Raw`], in the kernel's order.
+const ARCH: usize = 0;
+const SYSCALL: usize = 1;
+const SUCCESS: usize = 2;
+const EXIT: usize = 3;
+const PPID: usize = 4;
+const PID: usize = 5;
+const AUID: usize = 6;
+const UID: usize = 7;
+const GID: usize = 8;
+const EUID: usize = 9;
+const SUID: usize = 10;
+const FSUID: usize = 11;
+const EGID: usize = 12;
+const SGID: usize = 13;
+const FSGID: usize = 14;
+const TTY: usize = 15;
+const SES: usize = 16;
+const COMM: usize = 17;
+const EXE: usize = 18;
+const SUBJ: usize = 19;
+const KEY: usize = 20;
+const SLOTS: usize = 21;
+
+/// A key of at most seven bytes as one number (its bytes, then its length in the top byte), so that
+/// finding a key's slot is one `match` on integers instead of a comparison of bytes with each key.
+const fn word(key: &[u8]) -> u64 {
+    let mut w = (key.len() as u64) << 56;
+    let mut i = 0;
+    while i < key.len() {
+        w |= (key[i] as u64) << (8 * i);
+        i += 1;
+    }
+    w
+}
+
+/// Declares each kept key's word as a constant, and `slot` matching on them.
+macro_rules! slots {
+    ($($name:ident = $key:literal => $slot:ident,)*) => {
+        $(const $name: u64 = word($key);)*
+
+        /// The slot of a kept key.
+        fn slot(key: &[u8]) -> Option<usize> {
+            if key.len() > 7 {
+                return None;
+            }
+            match word(key) {
+                $($name => Some($slot),)*
+                _ => None,
+            }
+        }
+    };
+}
+
+slots! {
+    W_ARCH = b"arch" => ARCH,
+    W_SYSCALL = b"syscall" => SYSCALL,
+    W_SUCCESS = b"success" => SUCCESS,
+    W_EXIT = b"exit" => EXIT,
+    W_PPID = b"ppid" => PPID,
+    W_PID = b"pid" => PID,
+    W_AUID = b"auid" => AUID,
+    W_UID = b"uid" => UID,
+    W_GID = b"gid" => GID,
+    W_EUID = b"euid" => EUID,
+    W_SUID = b"suid" => SUID,
+    W_FSUID = b"fsuid" => FSUID,
+    W_EGID = b"egid" => EGID,
+    W_SGID = b"sgid" => SGID,
+    W_FSGID = b"fsgid" => FSGID,
+    W_TTY = b"tty" => TTY,
+    W_SES = b"ses" => SES,
+    W_COMM = b"comm" => COMM,
+    W_EXE = b"exe" => EXE,
+    W_SUBJ = b"subj" => SUBJ,
+    W_KEY = b"key" => KEY,
+}
+
+/// The keys of a SYSCALL record in the order the kernel writes them, with their slots (`None`: not
+/// kept). Read in this order first; a record that differs falls back to looking each key up.
+const ORDER: [(FieldKey, Option<usize>); 26] = [
+    (FieldKey::new(b"arch"), Some(ARCH)),
+    (FieldKey::new(b"syscall"), Some(SYSCALL)),
+    (FieldKey::new(b"success"), Some(SUCCESS)),
+    (FieldKey::new(b"exit"), Some(EXIT)),
+    (FieldKey::new(b"a0"), None),
+    (FieldKey::new(b"a1"), None),
+    (FieldKey::new(b"a2"), None),
+    (FieldKey::new(b"a3"), None),
+    (FieldKey::new(b"items"), None),
+    (FieldKey::new(b"ppid"), Some(PPID)),
+    (FieldKey::new(b"pid"), Some(PID)),
+    (FieldKey::new(b"auid"), Some(AUID)),
+    (FieldKey::new(b"uid"), Some(UID)),
+    (FieldKey::new(b"gid"), Some(GID)),
+    (FieldKey::new(b"euid"), Some(EUID)),
+    (FieldKey::new(b"suid"), Some(SUID)),
+    (FieldKey::new(b"fsuid"), Some(FSUID)),
+    (FieldKey::new(b"egid"), Some(EGID)),
+    (FieldKey::new(b"sgid"), Some(SGID)),
+    (FieldKey::new(b"fsgid"), Some(FSGID)),
+    (FieldKey::new(b"tty"), Some(TTY)),
+    (FieldKey::new(b"ses"), Some(SES)),
+    (FieldKey::new(b"comm"), Some(COMM)),
+    (FieldKey::new(b"exe"), Some(EXE)),
+    (FieldKey::new(b"subj"), Some(SUBJ)),
+    (FieldKey::new(b"key"), Some(KEY)),
+];
+
+/// The raw value of each kept key; the last one written wins, as when each field was assigned in turn.
+type Raw<'a> = [Option<&'a [u8]>; SLOTS];
+
+/// What one SYSCALL record says: its class, whether the exec failed, and its fields when the event
+/// needs them (an exec, or an unknown architecture, that did not fail).
+pub(super) struct SyscallRead {
+    pub(super) class: Class,
+    pub(super) failed: bool,
+    pub(super) record: Option<SyscallRecord>,
+}
+
+/// Reads a SYSCALL record in one pass; `bad_values` counts `comm`, `exe` and `key` values that do not
+/// decode (only when the record is kept).
+///
+/// The class is decided, as it always was, from the `arch`, `syscall` and `success` fields up to the
+/// first `success=` that follows a non-empty `arch=`; the kept fields take the last value of each key.
+///
+/// Measured (callgrind, 200,000 lines of the bench log, instructions per line of the whole replay):
+/// finding a key's slot with one `match` on a word instead of comparing it with each kept key, 4,488
+/// to 4,310; reading the keys in the kernel's order first ([`ORDER`], `Fields::next_if`), 3,873 to
+/// 3,786.
+pub(super) fn read_syscall(line: &Line<'_>, bad_values: &mut u64) -> SyscallRead {
+    let mut raw: Raw<'_> = [None; SLOTS];
+    // `comm`, `exe` or `key` written twice: the first one was decoded (and counted) too.
+    let mut repeated: Vec<&[u8]> = Vec::new();
+    let mut classified = None;
+    let mut fields = line.fields();
+    let mut expected = 0;
+    loop {
+        let kernel_order = ORDER
+            .get(expected)
+            .and_then(|(key, i)| Some((*i, fields.next_if(key)?)));
+        let (i, v) = match kernel_order {
+            Some((i, v)) => {
+                expected += 1;
+                match i {
+                    Some(i) => (i, v),
+                    None => continue,
+                }
+            }
+            None => match fields.next() {
+                Some((k, v)) => match slot(k) {
+                    Some(i) => (i, v),
+                    None => continue,
+                },
+                None => break,
+            },
+        };
+        if matches!(i, COMM | EXE | KEY) {
+            if let Some(old) = raw[i] {
+                repeated.push(old);
+            }
+        }
+        raw[i] = Some(v);
+        if i == SUCCESS && classified.is_none() && raw[ARCH].is_some_and(|a| !unquote(a).is_empty())
+        {
+            let read = class_of(line, &raw);
+            if read.0 == Class::NotExec || read.1 {
+                return SyscallRead {
+                    class: read.0,
+                    failed: read.1,
+                    record: None,
+                };
+            }
+            classified = Some(read);
+        }
+    }
+    let (class, failed) = classified.unwrap_or_else(|| class_of(line, &raw));
+    if class == Class::NotExec || failed {
+        return SyscallRead {
+            class,
+            failed,
+            record: None,
+        };
+    }
+    let mut encoded = |raw: Option<&[u8]>| match value::decode_owned(raw?) {
+        Ok(v) => v,
+        Err(_) => {
+            *bad_values += 1;
+            None
+        }
+    };
+    for old in repeated {
+        encoded(Some(old));
+    }
+    let number = |i: usize| raw[i].and_then(value::parse_u32);
+    let record = SyscallRecord {
+        arch: raw[ARCH].map(plain_string),
+        syscall: number(SYSCALL),
+        success: raw[SUCCESS].and_then(|v| match unquote(v) {
+            b"yes" => Some(true),
+            b"no" => Some(false),
+            _ => None,
+        }),
+        exit: raw[EXIT].and_then(value::parse_i64),
+        ppid: number(PPID),
+        pid: number(PID),
+        auid: number(AUID),
+        uid: number(UID),
+        gid: number(GID),
+        euid: number(EUID),
+        suid: number(SUID),
+        fsuid: number(FSUID),
+        egid: number(EGID),
+        sgid: number(SGID),
+        fsgid: number(FSGID),
+        tty: raw[TTY].and_then(|v| {
+            let t = unquote(v);
+            (t != b"(none)" && !t.is_empty()).then(|| value::utf8_string(t))
+        }),
+        ses: number(SES),
+        comm: encoded(raw[COMM]),
+        exe: encoded(raw[EXE]),
+        subj: raw[SUBJ].map(plain_string),
+        key: encoded(raw[KEY]),
+        names: EnrichedNames::new(line.enriched.unwrap_or(b"")),
+    };
+    SyscallRead {
+        class,
+        failed,
+        record: Some(record),
+    }
+}
+
+/// The class and failure read from the fields seen so far.
+fn class_of(line: &Line<'_>, raw: &Raw<'_>) -> (Class, bool) {
+    let arch = raw[ARCH].map(unquote).unwrap_or_default();
+    let syscall = raw[SYSCALL].and_then(value::parse_u32);
+    let failed = raw[SUCCESS].is_some_and(|v| unquote(v) == b"no");
+    let name = line
+        .enriched_fields()
+        .find(|(k, _)| *k == b"SYSCALL")
+        .map(|(_, v)| unquote(v));
+    (classify(arch, syscall, name), failed)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::source::audit::line::parse_line;
+
+    /// The two passes `read_syscall` replaced: the meaning it must keep.
+    fn reference(line: &Line<'_>, bad_values: &mut u64) -> (Class, bool, Option<SyscallRecord>) {
+        let mut arch: &[u8] = b"";
+        let mut syscall = None;
+        let mut failed = false;
+        for (k, v) in line.fields() {
+            match k {
+                b"arch" => arch = unquote(v),
+                b"syscall" => syscall = value::parse_u32(v),
+                b"success" => failed = unquote(v) == b"no",
+                _ => {}
+            }
+            if k == b"success" && !arch.is_empty() {
+                break;
+            }
+        }
+        let name = line
+            .enriched_fields()
+            .find(|(k, _)| *k == b"SYSCALL")
+            .map(|(_, v)| unquote(v));
+        let class = classify(arch, syscall, name);
+        if class == Class::NotExec || failed {
+            return (class, failed, None);
+        }
+        let mut rec = SyscallRecord::default();
+        let mut encoded = |raw: &[u8]| match value::decode_owned(raw) {
+            Ok(v) => v,
+            Err(_) => {
+                *bad_values += 1;
+                None
+            }
+        };
+        for (k, v) in line.fields() {
+            match k {
+                b"arch" => rec.arch = Some(plain_string(v)),
+                b"syscall" => rec.syscall = value::parse_u32(v),
+                b"success" => {
+                    rec.success = match unquote(v) {
+                        b"yes" => Some(true),
+                        b"no" => Some(false),
+                        _ => None,
+                    }
+                }
+                b"exit" => rec.exit = value::parse_i64(v),
+                b"pid" => rec.pid = value::parse_u32(v),
+                b"ppid" => rec.ppid = value::parse_u32(v),
+                b"auid" => rec.auid = value::parse_u32(v),
+                b"uid" => rec.uid = value::parse_u32(v),
+                b"gid" => rec.gid = value::parse_u32(v),
+                b"euid" => rec.euid = value::parse_u32(v),
+                b"suid" => rec.suid = value::parse_u32(v),
+                b"fsuid" => rec.fsuid = value::parse_u32(v),
+                b"egid" => rec.egid = value::parse_u32(v),
+                b"sgid" => rec.sgid = value::parse_u32(v),
+                b"fsgid" => rec.fsgid = value::parse_u32(v),
+                b"ses" => rec.ses = value::parse_u32(v),
+                b"tty" => {
+                    let t = unquote(v);
+                    rec.tty = (t != b"(none)" && !t.is_empty()).then(|| value::utf8_string(t));
+                }
+                b"comm" => rec.comm = encoded(v),
+                b"exe" => rec.exe = encoded(v),
+                b"key" => rec.key = encoded(v),
+                b"subj" => rec.subj = Some(plain_string(v)),
+                _ => {}
+            }
+        }
+        rec.names = EnrichedNames::new(line.enriched.unwrap_or(b""));
+        (class, failed, Some(rec))
+    }
+
+    #[test]
+    fn one_pass_reads_what_two_passes_read() {
+        let real =
+            "arch=c000003e syscall=59 success=yes exit=0 a0=1 a1=2 a2=3 a3=8 items=2 ppid=10 \
+                    pid=11 auid=4294967295 uid=0 gid=0 euid=0 suid=0 fsuid=0 egid=0 sgid=0 fsgid=0 \
+                    tty=pts1 ses=4294967295 comm=\"true\" exe=\"/usr/bin/true\" subj=unconfined \
+                    key=\"exec\"\x1dARCH=x86_64 SYSCALL=execve UID=\"root\"";
+        let words: Vec<&str> = real.split(' ').collect();
+        let extra = [
+            "success=no",
+            "success=\"yes\"",
+            "arch=",
+            "arch=40000003",
+            "arch=\"C000003E\"",
+            "syscall=2",
+            "syscall=x",
+            "comm=ZZ",
+            "exe=(null)",
+            "key=\"open",
+            "tty=(none)",
+            "tty=\"\"",
+            "pid=99999999999",
+            "exit=-2",
+            "=x",
+            "lone",
+            "\x1dSYSCALL=openat",
+            "success=yes",
+        ];
+        let mut seed = 0x9e37_79b9_7f4a_7c15u64;
+        let mut next = |n: usize| {
+            seed ^= seed << 13;
+            seed ^= seed >> 7;
+            seed ^= seed << 17;
+            (seed % n as u64) as usize
+        };
+        for case in 0..3000 {
+            let mut body: Vec<&str> = if case % 3 == 0 {
+                Vec::new()
+            } else {
+                words.clone()
+            };
+            for _ in 0..next(6) {
+                let at = next(body.len() + 1);
+                let what = if next(2) == 0 {
+                    extra[next(extra.len())]
+                } else {
+                    words[next(words.len())]
+                };
+                body.insert(at, what);
+            }
+            if next(4) == 0 && !body.is_empty() {
+                body.remove(next(body.len()));
+            }
+            let line = format!("type=SYSCALL msg=audit(1.000:1): {}", body.join(" "));
+            let l = parse_line(line.as_bytes()).unwrap().unwrap();
+            let (mut bad_new, mut bad_old) = (0, 0);
+            let read = read_syscall(&l, &mut bad_new);
+            let expected = reference(&l, &mut bad_old);
+            assert_eq!(
+                (read.class, read.failed, read.record, bad_new),
+                (expected.0, expected.1, expected.2, bad_old),
+                "{line:?}"
+            );
+        }
+    }
+}
