@@ -6,6 +6,7 @@
 
 pub mod detection_rule;
 pub mod eql;
+mod index;
 pub mod set;
 
 pub use detection_rule::{Rule, RuleError, Severity};

@@ -116,6 +116,31 @@ impl Requirement {
         })
     }
 
+    /// The requirement left when the needles `known` picks are taken to occur: still implied by the
+    /// query, only weaker.
+    pub fn assuming(&self, known: &impl Fn(&Needle) -> bool) -> Requirement {
+        match self {
+            Requirement::Needle(n) if known(n) => Requirement::NONE,
+            Requirement::Needle(n) => Requirement::Needle(n.clone()),
+            Requirement::All(xs) => {
+                Requirement::all(xs.iter().map(|x| x.assuming(known)).collect())
+            }
+            Requirement::AnyOf(xs) => {
+                Requirement::any_of(xs.iter().map(|x| x.assuming(known)).collect())
+            }
+        }
+    }
+
+    /// Calls `f` with every needle, in order.
+    pub fn each_needle<'a>(&'a self, f: &mut impl FnMut(&'a Needle)) {
+        match self {
+            Requirement::Needle(n) => f(n),
+            Requirement::All(xs) | Requirement::AnyOf(xs) => {
+                xs.iter().for_each(|x| x.each_needle(f))
+            }
+        }
+    }
+
     fn all(xs: Vec<Requirement>) -> Requirement {
         let mut out = Vec::new();
         for x in xs {
