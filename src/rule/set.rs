@@ -14,6 +14,30 @@ pub const BUILTIN_RULES: &[(&str, &str)] = &[(
     include_str!("../../rules/execution_python_webserver_spawned.toml"),
 )];
 
+/// Sets of at most this many rules are evaluated rule by rule, without the literal index.
+const DIRECT_EVALUATION_MAX: usize = 4;
+
+/// The rules [`RuleSet::matching`] yields, found through the index or by evaluating every rule.
+enum Matching<I, A> {
+    Indexed(I),
+    All(A),
+}
+
+impl<'a, I, A> Iterator for Matching<I, A>
+where
+    I: Iterator<Item = &'a Rule>,
+    A: Iterator<Item = &'a Rule>,
+{
+    type Item = &'a Rule;
+
+    fn next(&mut self) -> Option<&'a Rule> {
+        match self {
+            Matching::Indexed(i) => i.next(),
+            Matching::All(a) => a.next(),
+        }
+    }
+}
+
 /// A loaded, compiled set of rules.
 #[derive(Debug, Default)]
 pub struct RuleSet {
@@ -91,12 +115,19 @@ impl RuleSet {
         &'a self,
         doc: &'a D,
     ) -> impl Iterator<Item = &'a Rule> + 'a {
+        // A few rules are cheaper to evaluate than to look up: with the built-in rule alone, replay
+        // went from 3,889 to 3,630 instructions per audit line (callgrind, 200,000 lines).
+        if self.rules.len() <= DIRECT_EVALUATION_MAX {
+            return Matching::All(self.matching_unindexed(doc));
+        }
         let (candidates, present) = self.index.candidates(doc, self.rules.len());
-        candidates
-            .into_iter()
-            .filter(move |&i| self.index.admits(i, &present))
-            .map(move |i| &self.rules[i as usize])
-            .filter(move |r| r.query.matches(doc))
+        Matching::Indexed(
+            candidates
+                .into_iter()
+                .filter(move |&i| self.index.admits(i, &present))
+                .map(move |i| &self.rules[i as usize])
+                .filter(move |r| r.query.matches(doc)),
+        )
     }
 
     /// The rules that match `doc`, evaluating every rule: the reference [`RuleSet::matching`] must
@@ -111,6 +142,9 @@ impl RuleSet {
     /// How many rules [`RuleSet::matching`] evaluates for `doc` (the others are skipped by the index);
     /// for measuring the index.
     pub fn evaluated<D: Document + ?Sized>(&self, doc: &D) -> usize {
+        if self.rules.len() <= DIRECT_EVALUATION_MAX {
+            return self.rules.len();
+        }
         let (candidates, present) = self.index.candidates(doc, self.rules.len());
         candidates
             .into_iter()
