@@ -593,8 +593,8 @@ impl Pipeline {
                 "procfs_connector_events".into(),
                 p.connector_events.load(Relaxed),
             );
-            // Issue 6: events the kernel dropped (ENOBUFS) were counted by the watcher but not
-            // reported; each is a window in which execs may have been missed.
+            // Times the kernel dropped connector events (ENOBUFS): each is a window in which execs
+            // may have been missed.
             c.insert(
                 "procfs_connector_overruns".into(),
                 p.connector_overruns.load(Relaxed),

@@ -667,20 +667,25 @@ mod tests {
         }
     }
 
+    /// `len` bytes drawn from the characters that matter to the field scanner (xorshift on `seed`).
+    fn random_body(seed: &mut u64, len: usize) -> Vec<u8> {
+        let alphabet = b"a= \"'\t x=";
+        (0..len)
+            .map(|_| {
+                *seed ^= *seed << 13;
+                *seed ^= *seed >> 7;
+                *seed ^= *seed << 17;
+                alphabet[(*seed % alphabet.len() as u64) as usize]
+            })
+            .collect()
+    }
+
     #[test]
     fn fields_match_the_byte_scanner() {
-        let alphabet = b"a= \"'\t x=";
         let mut seed = 0x2545_f491_4f6c_dd1du64;
         for len in 0..200 {
             for _ in 0..50 {
-                let body: Vec<u8> = (0..len)
-                    .map(|_| {
-                        seed ^= seed << 13;
-                        seed ^= seed >> 7;
-                        seed ^= seed << 17;
-                        alphabet[(seed % alphabet.len() as u64) as usize]
-                    })
-                    .collect();
+                let body = random_body(&mut seed, len);
                 assert_eq!(
                     Fields::new(&body).collect::<Vec<_>>(),
                     reference_fields(&body),
@@ -701,18 +706,10 @@ mod tests {
             FieldKey::new(b"aaaaaaaa"),
             FieldKey::new(b"xa\"a"),
         ];
-        let alphabet = b"a= \"'\t x=";
         let mut seed = 0x2545_f491_4f6c_dd1du64;
         for len in 0..40 {
             for _ in 0..200 {
-                let body: Vec<u8> = (0..len)
-                    .map(|_| {
-                        seed ^= seed << 13;
-                        seed ^= seed >> 7;
-                        seed ^= seed << 17;
-                        alphabet[(seed % alphabet.len() as u64) as usize]
-                    })
-                    .collect();
+                let body = random_body(&mut seed, len);
                 for key in &KEYS {
                     let mut expected = Fields::new(&body);
                     let next = expected.next();
