@@ -17,7 +17,7 @@ use std::sync::Mutex;
 use std::time::{Duration, Instant};
 
 use common::auditd::{self, Auditd, AUDIT_LOG};
-use common::filelog::{read_ndjson, Scratch};
+use common::filelog::{log_tail, read_ndjson, wait_until, Scratch, CATCH_UP_DEADLINE};
 use common::rsyslog::Rsyslog;
 use serde_json::Value;
 
@@ -60,18 +60,28 @@ impl Agent {
             child,
             dir: dir.to_path_buf(),
         };
-        wait(Duration::from_secs(15), "the agent to start", || {
-            agent.log().contains(" running rules=")
-        });
-        // The audit source has caught up with the log's current end once a stats line was written.
-        wait(Duration::from_secs(15), "the agent's first stats", || {
-            agent.log().contains("stats:")
-        });
+        agent.wait_log(Duration::from_secs(15), " running rules=");
+        if audit {
+            // Alerts about the tests' execs come after the lookback's: on a host that just ran an
+            // exec storm, a few hundred thousand records.
+            agent.wait_log(CATCH_UP_DEADLINE, "caught up with ");
+        }
+        // The /proc source has listed the processes already running once a stats line was written.
+        agent.wait_log(Duration::from_secs(15), "stats:");
         agent
     }
 
     fn log(&self) -> String {
         std::fs::read_to_string(self.dir.join("agent.log")).unwrap_or_default()
+    }
+
+    /// Waits for `text` in the agent's log; on time-out, fails with the log's end.
+    fn wait_log(&self, deadline: Duration, text: &str) {
+        assert!(
+            wait_until(deadline, || self.log().contains(text)),
+            "timed out after {deadline:?} waiting for {text:?} in the agent's log:\n{}",
+            log_tail(&self.log())
+        );
     }
 
     fn alerts(&self) -> Vec<Value> {

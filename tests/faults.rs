@@ -387,27 +387,89 @@ fn a_full_disk_is_counted_and_logged_and_alerts_are_written_again_once_space_is_
 
 /// `count` marker events (SYSCALL, EXECVE, PROCTITLE), numbered from `from`, times from a minute ago.
 fn marker_events(from: u64, count: u64) -> Vec<u8> {
-    let now = std::time::SystemTime::now()
+    exec_events(from, count, 1, 60)
+}
+
+/// `count` exec events (SYSCALL, EXECVE, PROCTITLE) numbered from `from`, one a millisecond from
+/// `ago` seconds ago; every `marker_every`-th is a marker exec (the marker rule alerts on it), the
+/// others alert on nothing.
+fn exec_events(from: u64, count: u64, marker_every: u64, ago: u64) -> Vec<u8> {
+    let start = std::time::SystemTime::now()
         .duration_since(std::time::UNIX_EPOCH)
         .unwrap()
         .as_secs()
-        - 60;
+        - ago;
     let mut out = String::new();
     for n in from..from + count {
         let h = format!(
             "msg=audit({}.{:03}:{}):",
-            now + n / 1000,
+            start + n / 1000,
             n % 1000,
             500_000 + n
         );
+        let what = if n % marker_every == 0 {
+            "execwatch-e2e-marker"
+        } else {
+            "execwatch-filler"
+        };
         out.push_str(&format!(
             "type=SYSCALL {h} arch=c000003e syscall=59 success=yes exit=0 ppid=1 pid={} uid=0 comm=\"true\" exe=\"/usr/bin/true\"\n\
-             type=EXECVE {h} argc=3 a0=\"/bin/true\" a1=\"execwatch-e2e-marker\" a2=\"{n}\"\n\
+             type=EXECVE {h} argc=3 a0=\"/bin/true\" a1=\"{what}\" a2=\"{n}\"\n\
              type=PROCTITLE {h} proctitle=2F62696E2F74727565\n",
             200_000 + n
         ));
     }
     out.into_bytes()
+}
+
+/// A first start with a long lookback to read: the agent writes its stats and acts on SIGTERM while it
+/// reads (a slice per poll), and the next start resumes where it stopped, with every alert once.
+#[test]
+fn sigterm_while_reading_a_long_backlog_is_prompt_and_the_restart_loses_nothing() {
+    const EVENTS: u64 = 150_000;
+    const MARKER_EVERY: u64 = 1_500;
+    let dir = Scratch::new("faults-backlog");
+    AgentConfig::file_log(&dir.0).write(&dir.0);
+    // 450,000 lines (70 MB) from 3 minutes ago on: seconds of reading for the debug build.
+    std::fs::write(
+        dir.path("audit.log"),
+        exec_events(0, EVENTS, MARKER_EVERY, 180),
+    )
+    .unwrap();
+    let lines = EVENTS * 3;
+    let agent = Agent::spawn(&dir.0);
+    agent.wait_running();
+    let c = agent.wait_counter("audit_lines", 1);
+    let read_by_first_stats = c["audit_lines"].as_u64().unwrap();
+    let log = agent.stop_within(Duration::from_secs(10));
+    let read_at_stop = agent_lines(&dir);
+    assert!(
+        read_by_first_stats < lines && read_at_stop < lines,
+        "stats and the stop came only after the whole backlog ({read_by_first_stats} and \
+         {read_at_stop} of {lines} lines read): {}",
+        filelog::log_tail(&log)
+    );
+    assert!(
+        !log.contains("caught up with"),
+        "{}",
+        filelog::log_tail(&log)
+    );
+
+    let agent = Agent::spawn(&dir.0);
+    agent.wait_running();
+    agent.wait_caught_up();
+    let log = agent.stop_within(Duration::from_secs(10));
+    let got = numbers(&filelog::read_ndjson(&dir.path("alerts.ndjson")));
+    let want: Vec<u64> = (0..EVENTS).step_by(MARKER_EVERY as usize).collect();
+    assert_eq!(got, want, "{}", filelog::log_tail(&log));
+}
+
+/// `audit_lines` of the status file the agent wrote last.
+fn agent_lines(dir: &Scratch) -> u64 {
+    let text = std::fs::read_to_string(dir.path("state/status.json")).unwrap();
+    serde_json::from_str::<Value>(&text).unwrap()["counters"]["audit_lines"]
+        .as_u64()
+        .unwrap()
 }
 
 /// The marker numbers (a2) of alerts, in order.
@@ -551,6 +613,7 @@ fn execs_after_an_auditd_restart_alert() {
     cfg.write(&dir.0);
     let agent = Agent::spawn(&dir.0);
     agent.wait_running();
+    agent.wait_caught_up();
     let marker = |tag: &str| -> u32 {
         let mut c = Command::new("/bin/true")
             .args(["execwatch-e2e-marker", tag])

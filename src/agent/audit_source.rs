@@ -45,6 +45,8 @@ pub struct AuditSource {
     closed: VecDeque<(u64, EventId)>,
     saved: Option<Checkpoint>,
     stats: AuditSourceStats,
+    /// When the source was opened, until it first caught up with the log's end (then `None`).
+    catching_up_since: Option<std::time::Instant>,
 }
 
 impl AuditSource {
@@ -81,7 +83,14 @@ impl AuditSource {
             closed: VecDeque::new(),
             saved: None,
             stats: AuditSourceStats::default(),
+            catching_up_since: Some(std::time::Instant::now()),
         }
+    }
+
+    /// Whether everything written to the log so far has been read: `false` while a backlog (the first
+    /// start's lookback, a checkpoint far behind) is read a slice per poll.
+    pub fn caught_up(&self) -> bool {
+        self.follower.caught_up()
     }
 
     /// Whether the log is open (it may not exist yet).
@@ -152,6 +161,18 @@ impl AuditSource {
                         "audit log ended mid-line when it was rotated"
                     )
                 }
+            }
+        }
+        if let Some(since) = self.catching_up_since {
+            if self.follower.caught_up() {
+                // Said once: an admin (and the end-to-end tests) can tell when alerts are live.
+                tracing::info!(
+                    lines = self.stats.lines,
+                    "caught up with {} in {:.1} s",
+                    self.path.display(),
+                    since.elapsed().as_secs_f64()
+                );
+                self.catching_up_since = None;
             }
         }
         Ok(read)

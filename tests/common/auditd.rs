@@ -76,20 +76,32 @@ pub fn rotate() {
     .unwrap();
 }
 
-/// A running auditd with an execve/execveat rule, for the life of the value.
+/// A running auditd with an execve/execveat rule and the kernel's backlog limit at 8,192, for the
+/// life of the value.
 pub struct Auditd {
     rule: Vec<String>,
     started: Option<i32>,
     enabled_before: String,
+    /// The backlog limit before, when this guard raised it.
+    backlog_before: Option<String>,
 }
+
+/// The line of `auditctl -s` that starts with `key`, without it.
+fn status(key: &str) -> Option<String> {
+    auditctl(&["-s"])
+        .lines()
+        .find_map(|l| Some(l.strip_prefix(key)?.trim().to_string()))
+}
+
+/// What Debian's and Red Hat's `audit.rules` set (`-b 8192`) and an auditd started by hand does not:
+/// the kernel's boot default is 64, and with it every exec that finds the backlog full waits up to
+/// `backlog_wait_time` (15 s) in the kernel: the tests' own processes, and the agent's.
+const BACKLOG_LIMIT: u64 = 8192;
 
 impl Auditd {
     /// Starts auditd if needed and adds `-a always,exit -F arch=b64 -S execve,execveat -k KEY`.
     pub fn start(key: &str) -> Auditd {
-        let enabled_before = auditctl(&["-s"])
-            .lines()
-            .find_map(|l| l.strip_prefix("enabled ").map(|v| v.trim().to_string()))
-            .unwrap_or_else(|| "0".into());
+        let enabled_before = status("enabled ").unwrap_or_else(|| "0".into());
         let started = if auditd_pid().is_none() {
             let status = Command::new("/usr/sbin/auditd")
                 .status()
@@ -126,10 +138,16 @@ impl Auditd {
         let mut add = vec!["-a".to_string()];
         add.extend(rule.iter().cloned());
         let out = Command::new("auditctl").args(&add).output().unwrap();
+        let backlog_before =
+            status("backlog_limit ").filter(|b| b.parse::<u64>().is_ok_and(|b| b < BACKLOG_LIMIT));
+        if backlog_before.is_some() {
+            auditctl(&["-b", &BACKLOG_LIMIT.to_string()]);
+        }
         let auditd = Auditd {
             rule,
             started,
             enabled_before,
+            backlog_before,
         };
         assert!(
             out.status.success(),
@@ -189,6 +207,9 @@ impl Drop for Auditd {
         let mut del = vec!["-d".to_string()];
         del.extend(self.rule.iter().cloned());
         let _ = Command::new("auditctl").args(&del).output();
+        if let Some(b) = &self.backlog_before {
+            auditctl(&["-b", b]);
+        }
         if let Some(pid) = self.started {
             let _ = nix::sys::signal::kill(
                 nix::unistd::Pid::from_raw(pid),

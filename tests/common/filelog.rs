@@ -125,6 +125,16 @@ pub fn name_args(alerts: &[Value]) -> Vec<NameArgs> {
         .collect()
 }
 
+/// How long an agent following the host's audit.log may take to read its backlog on start-up. The
+/// debug build reads about 100,000 lines a second; the deadline is for a hung agent, not a slow one.
+pub const CATCH_UP_DEADLINE: Duration = Duration::from_secs(300);
+
+/// The last 40 lines of an agent's log, for a failure message.
+pub fn log_tail(log: &str) -> String {
+    let lines: Vec<&str> = log.lines().collect();
+    lines[lines.len().saturating_sub(40)..].join("\n")
+}
+
 /// Polls `done` every 20 ms; false when `deadline` passed first.
 pub fn wait_until(deadline: Duration, mut done: impl FnMut() -> bool) -> bool {
     let t = Instant::now();
@@ -258,6 +268,17 @@ impl Agent {
                 .contains(" running rules=")),
             "the agent did not start: {}",
             self.log()
+        );
+    }
+
+    /// Waits for the agent to have read the audit log's backlog: a first start reads back as far as
+    /// the rules look (9 minutes), which on a host that just ran an exec storm is a few hundred
+    /// thousand records, and alerts about new execs come after them.
+    pub fn wait_caught_up(&self) {
+        assert!(
+            wait_until(CATCH_UP_DEADLINE, || self.log().contains("caught up with ")),
+            "the agent did not catch up with the audit log in {CATCH_UP_DEADLINE:?}: {}",
+            log_tail(&self.log())
         );
     }
 

@@ -122,6 +122,10 @@ pub struct Follower {
     /// Reading a rotated file while `audit.log` does not exist: newer rotated files are read as soon
     /// as this one is done, without waiting for a new `audit.log`.
     behind: bool,
+    /// Bytes one poll may still read (see [`READ_PER_POLL`]).
+    left: u64,
+    /// The last poll stopped at [`READ_PER_POLL`] before the end of the log.
+    stopped_early: bool,
 }
 
 impl std::fmt::Debug for Follower {
@@ -133,6 +137,12 @@ impl std::fmt::Debug for Follower {
 }
 
 const READ_CHUNK: usize = 256 * 1024;
+
+/// The most one poll reads (it stops at the first chunk boundary past it). A first start's lookback or
+/// a checkpoint far behind can leave hundreds of megabytes to read; read in one go, their events piled
+/// up in memory and the agent neither wrote its stats, nor took /proc sightings, nor acted on SIGTERM
+/// until the end. A megabyte is a few milliseconds of work.
+pub const READ_PER_POLL: u64 = 1024 * 1024;
 
 /// How many rotated generations (`audit.log.1` ..) are looked at: auditd's `num_logs` is at most 999,
 /// but its default is 5 and a follower more than a few rotations behind has lost data anyway.
@@ -150,7 +160,16 @@ impl Follower {
             buf: vec![0; READ_CHUNK],
             pending_start: Some(start),
             behind: false,
+            left: READ_PER_POLL,
+            stopped_early: false,
         }
+    }
+
+    /// Whether the last poll read to the end of the log: `false` while a backlog (a lookback, a
+    /// checkpoint far behind, files rotated while we were stopped) is still being read, or before the
+    /// log could be opened.
+    pub fn caught_up(&self) -> bool {
+        self.current.is_some() && !self.stopped_early
     }
 
     /// The followed path.
@@ -172,20 +191,27 @@ impl Follower {
         })
     }
 
-    /// Reads everything available now and hands out each complete line with its position. Returns how
-    /// many bytes were read. A missing log is not an error: it is opened once it exists.
+    /// Reads what is available now, up to about [`READ_PER_POLL`] bytes, and hands out each complete
+    /// line with its position. Returns how many bytes were read; [`Follower::caught_up`] tells whether
+    /// more is waiting. A missing log is not an error: it is opened once it exists.
     pub fn poll(
         &mut self,
         each: &mut dyn FnMut(&[u8], FilePosition),
         notice: &mut dyn FnMut(Notice),
     ) -> io::Result<u64> {
+        self.left = READ_PER_POLL;
+        self.stopped_early = false;
         if self.current.is_none() && !self.open_current(notice)? {
             return Ok(0);
         }
         let mut total = self.drain(each, notice)?;
         // Rotation or truncation is checked after reaching the end, so nothing written to the old file
-        // before the rename is missed.
+        // before the rename is missed. A poll that stopped at its read limit returns at once, and the
+        // next one goes on from the same file and state.
         while let Some(open) = self.current.as_ref() {
+            if self.stopped_early {
+                break;
+            }
             let (open_id, open_offset) = (open.id, open.offset);
             let on_disk = match std::fs::metadata(&self.path) {
                 Ok(m) => Some(m),
@@ -197,25 +223,34 @@ impl Follower {
                 None if self.behind => {
                     // Started in a rotated file with no `audit.log` yet: go on to the newer rotated
                     // files, and stay on the newest (its end may still be read when `audit.log` shows).
-                    self.behind = false;
                     for newer in self.rotated_since(open_id) {
                         total += self.drain(each, notice)?;
+                        if self.stopped_early {
+                            return Ok(total);
+                        }
                         self.flush_partial_at_rotation(each, notice);
                         self.current = Some(newer);
                     }
                     total += self.drain(each, notice)?;
+                    self.behind = self.stopped_early;
                     break;
                 }
                 Some(meta) if FileId::of(&meta) != open_id => {
                     // Rotated. Drain what was written to the old file since our last read, then switch.
                     self.behind = false;
                     total += self.drain(each, notice)?;
+                    if self.stopped_early {
+                        break;
+                    }
                     let from = open_id;
                     self.flush_partial_at_rotation(each, notice);
                     // Several rotations since the last poll: read the files in between, oldest first.
                     for missed in self.rotated_since(from) {
                         self.current = Some(missed);
                         total += self.drain(each, notice)?;
+                        if self.stopped_early {
+                            return Ok(total);
+                        }
                         self.flush_partial_at_rotation(each, notice);
                     }
                     let file = open_log(&self.path)?;
@@ -397,6 +432,10 @@ impl Follower {
             let Some(open) = self.current.as_mut() else {
                 return Ok(total);
             };
+            if self.left == 0 {
+                self.stopped_early = true;
+                return Ok(total);
+            }
             let n = match open.file.read(&mut self.buf) {
                 Ok(0) => return Ok(total),
                 Ok(n) => n,
@@ -406,6 +445,7 @@ impl Follower {
             let chunk_start = open.offset;
             open.offset += n as u64;
             total += n as u64;
+            self.left = self.left.saturating_sub(n as u64);
             let id = open.id;
             let chunk = &self.buf[..n];
             let mut consumed = 0usize;
@@ -629,6 +669,78 @@ mod tests {
         let (lines, notices) = poll(&mut f);
         assert_eq!(lines, ["c1", "d1"]);
         assert_eq!(notices.len(), 1, "{notices:?}");
+    }
+
+    /// Polls until caught up; returns every line and how many polls it took.
+    fn poll_to_end(f: &mut Follower) -> (Vec<String>, usize) {
+        let mut lines = Vec::new();
+        let mut polls = 0;
+        loop {
+            polls += 1;
+            lines.extend(poll(f).0);
+            if f.caught_up() {
+                return (lines, polls);
+            }
+            assert!(polls < 1000, "never caught up");
+        }
+    }
+
+    /// Lines `prefix-0` .. of 100 bytes each, `bytes` in all.
+    fn numbered(prefix: &str, bytes: u64) -> (String, Vec<String>) {
+        let lines: Vec<String> = (0..bytes / 100)
+            .map(|i| format!("{prefix}-{i:0>w$}", w = 99 - prefix.len() - 1))
+            .collect();
+        let text = lines.iter().map(|l| format!("{l}\n")).collect();
+        (text, lines)
+    }
+
+    #[test]
+    fn a_backlog_is_read_a_slice_per_poll_in_order_across_rotations() {
+        let d = dir("slices");
+        let log = d.0.join("audit.log");
+        let (old, old_lines) = numbered("old", 3 * READ_PER_POLL);
+        append(&log, &old);
+        let mut f = Follower::new(&log, StartAt::Beginning);
+        assert!(!f.caught_up(), "not caught up before the first poll");
+        let (first, _) = poll(&mut f);
+        assert!(!first.is_empty() && first.len() < old_lines.len());
+        assert!(!f.caught_up());
+        // Rotated twice while the backlog is still being read: the rest of the old file, then the one
+        // rotated in between, then the new log.
+        std::fs::rename(&log, d.0.join("audit.log.1")).unwrap();
+        let (mid, mid_lines) = numbered("mid", 2 * READ_PER_POLL);
+        append(&log, &mid);
+        std::fs::rename(d.0.join("audit.log.1"), d.0.join("audit.log.2")).unwrap();
+        std::fs::rename(&log, d.0.join("audit.log.1")).unwrap();
+        append(&log, "new\n");
+        let (rest, polls) = poll_to_end(&mut f);
+        assert!(polls >= 4, "{polls} polls for 4 MiB left");
+        let mut all = first;
+        all.extend(rest);
+        let mut expected = old_lines;
+        expected.extend(mid_lines);
+        expected.push("new".into());
+        assert_eq!(all.len(), expected.len());
+        assert!(all == expected, "every line once, in order");
+        assert_eq!(f.position().unwrap().offset, 4);
+    }
+
+    #[test]
+    fn a_lookback_in_rotated_files_is_read_a_slice_per_poll_while_the_log_is_missing() {
+        let d = dir("slices-missing");
+        let log = d.0.join("audit.log");
+        let (old, mut expected) = numbered("type=X msg=audit(1000.000:1):", 2 * READ_PER_POLL);
+        let (newer, newer_lines) = numbered("type=X msg=audit(2000.000:2):", 2 * READ_PER_POLL);
+        std::fs::write(d.0.join("audit.log.2"), old).unwrap();
+        std::fs::write(d.0.join("audit.log.1"), newer).unwrap();
+        expected.extend(newer_lines);
+        let mut f = Follower::new(&log, StartAt::Since(0));
+        let (mut all, polls) = poll_to_end(&mut f);
+        assert!(polls >= 4, "{polls} polls for 4 MiB");
+        assert!(all == expected, "both rotated files, oldest first, once");
+        append(&log, "new\n");
+        all = poll_to_end(&mut f).0;
+        assert_eq!(all, ["new"]);
     }
 
     #[test]
