@@ -103,7 +103,8 @@ impl Check {
     }
 
     /// Needles one of which occurs whenever the check holds, with how many rules share the most
-    /// shared of them; `None` when the check can hold without any needle.
+    /// shared of them (ranked as `popularity` says); `None` when the check can hold without any
+    /// needle.
     fn key(&self, popularity: &[u32]) -> Option<(u32, Vec<u32>)> {
         match self {
             Check::Needle(id) => Some((popularity[*id as usize], vec![*id])),
@@ -221,6 +222,9 @@ impl<'r> Needles<'r> {
 /// occur, so the fields that hold only such literals are not searched.
 const COMMON_SHARE: usize = 4;
 
+/// Added to the popularity of one-byte needles: more than any number of rules.
+const ONE_BYTE_RANK: u32 = 1 << 20;
+
 /// Sets smaller than this keep every literal: a few rules cost little to evaluate anyway.
 const COMMON_RULES: usize = 16;
 
@@ -263,6 +267,17 @@ impl LiteralIndex {
             mine.dedup();
             for id in mine {
                 popularity[id as usize] += 1;
+            }
+        }
+        // A one-byte literal (`user.id == "0"`, `process.args like "-*"`) is in most events however
+        // few rules name it: it ranks after every longer one, as a key and in the checks.
+        // Measured: 6.8 → 3.8 candidate rules per event, 9.56k → 8.94k instructions per event
+        // (callgrind, 198-rule set over the benchmark's events).
+        for (_, list) in &needles.fields {
+            for &(id, n, _) in list {
+                if n.text.len() == 1 {
+                    popularity[id as usize] += ONE_BYTE_RANK;
+                }
             }
         }
         let mut index = LiteralIndex {
