@@ -88,7 +88,7 @@ fn bench(c: &mut Criterion) {
         .map(|(&n, r)| (n, r.name.as_str()))
         .filter(|&(n, _)| n > 0)
         .collect();
-    most.sort_by(|a, b| b.0.cmp(&a.0));
+    most.sort_by_key(|&(n, _)| std::cmp::Reverse(n));
     for (n, name) in most.iter().take(8) {
         eprintln!("  evaluated for {n} events: {name}");
     }

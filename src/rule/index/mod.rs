@@ -173,9 +173,12 @@ pub(crate) const MAX_INDEXED_RULES: usize = RULE_WORDS * 64;
 struct Needles<'r> {
     /// By field, anchor, fold, text and whether only string values mark it.
     ids: HashMap<(&'r str, Anchor, bool, &'r str, bool), u32>,
-    /// For each field: its needles, their ids and whether only string values mark them.
-    fields: Vec<(&'r FieldPath, Vec<(u32, &'r Needle, bool)>)>,
+    /// For each field: its needles.
+    fields: Vec<(&'r FieldPath, Vec<FieldNeedle<'r>>)>,
 }
+
+/// A needle of a field's scan: its id, the needle, and whether only string values mark it.
+type FieldNeedle<'r> = (u32, &'r Needle, bool);
 
 impl<'r> Needles<'r> {
     fn check(&mut self, req: &'r Requirement) -> Check {
