@@ -73,6 +73,26 @@ fn bench(c: &mut Criterion) {
         events.len()
     );
 
+    // The rules the index lets through most often: where the evaluation time goes.
+    let mut per_rule = vec![0usize; set.len()];
+    for e in &events {
+        for r in set.evaluated_rules(e) {
+            if let Some(i) = set.rules().iter().position(|x| std::ptr::eq(x, r)) {
+                per_rule[i] += 1;
+            }
+        }
+    }
+    let mut most: Vec<(usize, &str)> = per_rule
+        .iter()
+        .zip(set.rules())
+        .map(|(&n, r)| (n, r.name.as_str()))
+        .filter(|&(n, _)| n > 0)
+        .collect();
+    most.sort_by_key(|&(n, _)| std::cmp::Reverse(n));
+    for (n, name) in most.iter().take(8) {
+        eprintln!("  evaluated for {n} events: {name}");
+    }
+
     let mut group = c.benchmark_group("eql");
     group.throughput(Throughput::Elements(events.len() as u64));
     group.bench_function("seed rule, per event", |b| {

@@ -3,7 +3,8 @@
 //! [`RuleSet::matching_unindexed`] (evaluating each rule) gives. Checked on every exec event of the
 //! real audit logs (the repository's fixtures and benchmark workload, the shared audit corpus), both
 //! as the agent's typed events and as their ECS JSON, and on generated JSON events built from the
-//! rules' own literals with case changes, prefixes, suffixes, missing fields, nulls and numbers.
+//! rules' own literals with case changes, prefixes, suffixes, missing fields, nulls and numbers
+//! (numbers and strings in the id fields, which rules test with both `==` and `!=`).
 
 use std::sync::Arc;
 
@@ -115,7 +116,7 @@ fn requirements_hold_wherever_their_query_matches() {
 /// Every needle of a requirement.
 fn needles(req: &Requirement) -> Vec<&Needle> {
     match req {
-        Requirement::Needle(n) => vec![n],
+        Requirement::Needle(n) | Requirement::Absent(n) => vec![n],
         Requirement::All(xs) | Requirement::AnyOf(xs) => xs.iter().flat_map(needles).collect(),
     }
 }
@@ -187,6 +188,12 @@ const FIELDS: &[&str] = &[
     "process.parent.command_line",
     "user.id",
     "event.action",
+    // Tested for `!= "0"` beside `== "0"` (absent needles): strings and numbers alike.
+    "process.user.id",
+    "process.real_user.id",
+    "process.parent.user.id",
+    "process.group.id",
+    "process.real_group.id",
 ];
 
 fn event(pool: Arc<Vec<String>>) -> impl Strategy<Value = Value> {

@@ -142,14 +142,25 @@ impl RuleSet {
     /// How many rules [`RuleSet::matching`] evaluates for `doc` (the others are skipped by the index);
     /// for measuring the index.
     pub fn evaluated<D: Document + ?Sized>(&self, doc: &D) -> usize {
+        self.evaluated_rules(doc).count()
+    }
+
+    /// The rules [`RuleSet::matching`] evaluates for `doc`, in rule order: for finding the rules the
+    /// index lets through most often.
+    pub fn evaluated_rules<'a, D: Document + ?Sized>(
+        &'a self,
+        doc: &'a D,
+    ) -> impl Iterator<Item = &'a Rule> + 'a {
         if self.rules.len() <= DIRECT_EVALUATION_MAX {
-            return self.rules.len();
+            return Matching::All(self.rules.iter());
         }
         let (candidates, present) = self.index.candidates(doc, self.rules.len());
-        candidates
-            .into_iter()
-            .filter(|&i| self.index.admits(i, &present))
-            .count()
+        Matching::Indexed(
+            candidates
+                .into_iter()
+                .filter(move |&i| self.index.admits(i, &present))
+                .map(move |i| &self.rules[i as usize]),
+        )
     }
 
     /// How many rules require literals (and so are skipped for events without them).

@@ -21,14 +21,19 @@
 //!   finds finitely many, none empty (it works on the compiled regex, case folding included).
 //! - `startsWith`, `endsWith`, `stringContains` of a field and a literal: the literal is in a value.
 //! - `and` and `or` give the `and` and `or` of their children's requirements.
-//! - Everything else requires nothing: `not`, `!=`, `not in`, `== null`, `?f != null`, comparisons,
+//! - `not` of `==` a string or `in` strings (`process.real_user.id != "0"`): no value of the field
+//!   equals one of the strings, and a string value equals a string literal only when it is the same
+//!   text. This gives an [`Requirement::Absent`] per string: no string value is that text. Values
+//!   that are not strings say nothing about it, so they are not taken as holding these needles.
+//! - Everything else requires nothing: other `not`s, `!=`, `not in`, `== null`, `?f != null`, comparisons,
 //!   `length`, a pattern without a literal run (`"*"`, `"?"`), an empty literal, numbers and
 //!   booleans. Negations are why missing fields need no special case: they never give a needle, and a
 //!   positive test on a missing field is false.
 //! - Case: a case-insensitive test gives a folding needle, compared with ASCII folding only, as the
 //!   test itself; its literal is kept lowercased, as the test keeps it.
 
-use regex_syntax::hir::literal::{ExtractKind, Extractor};
+use regex_syntax::hir::literal::{ExtractKind, Extractor, Seq};
+use regex_syntax::hir::{Hir, HirKind};
 
 use crate::event::document::{Document, FieldPath, Scalar};
 
@@ -89,31 +94,34 @@ pub enum Requirement {
     All(Vec<Requirement>),
     /// One of these holds; with none, the query never matches.
     AnyOf(Vec<Requirement>),
+    /// No string value of the needle's field is the needle's text (a [`Anchor::Whole`] needle,
+    /// without folding): what `!=` and `not in` require, so the rules about a root process run by
+    /// another user (`process.user.id == "0" and process.real_user.id != "0"`) are skipped for the
+    /// common root process run by root.
+    Absent(Needle),
 }
 
 impl Requirement {
     /// Nothing required.
     pub const NONE: Requirement = Requirement::All(Vec::new());
 
-    /// Whether the requirement holds when `occurs` says which needles occur.
-    pub fn holds(&self, occurs: &mut impl FnMut(&Needle) -> bool) -> bool {
-        match self {
-            Requirement::Needle(n) => occurs(n),
-            Requirement::All(xs) => xs.iter().all(|x| x.holds(occurs)),
-            Requirement::AnyOf(xs) => xs.iter().any(|x| x.holds(occurs)),
-        }
-    }
-
     /// Whether the requirement holds on `doc`, searching its values one needle at a time: the
     /// reference the rule set's index must agree with. A value that is not a string counts as
-    /// holding every needle of its field (`user.id == "0"` matches the number 0).
+    /// holding every needle of its field (`user.id == "0"` matches the number 0), and as holding
+    /// no [`Requirement::Absent`] needle.
     pub fn holds_in<D: Document + ?Sized>(&self, doc: &D) -> bool {
-        self.holds(&mut |n: &Needle| {
-            doc.values(&n.field).iter().any(|v| match v {
+        match self {
+            Requirement::Needle(n) => doc.values(&n.field).iter().any(|v| match v {
                 Scalar::Str(s) => n.holds(s),
                 _ => true,
-            })
-        })
+            }),
+            Requirement::Absent(n) => !doc
+                .values(&n.field)
+                .iter()
+                .any(|v| matches!(v, Scalar::Str(s) if n.holds(s))),
+            Requirement::All(xs) => xs.iter().all(|x| x.holds_in(doc)),
+            Requirement::AnyOf(xs) => xs.iter().any(|x| x.holds_in(doc)),
+        }
     }
 
     /// The requirement left when the needles `known` picks are taken to occur: still implied by the
@@ -122,6 +130,7 @@ impl Requirement {
         match self {
             Requirement::Needle(n) if known(n) => Requirement::NONE,
             Requirement::Needle(n) => Requirement::Needle(n.clone()),
+            Requirement::Absent(n) => Requirement::Absent(n.clone()),
             Requirement::All(xs) => {
                 Requirement::all(xs.iter().map(|x| x.assuming(known)).collect())
             }
@@ -131,10 +140,11 @@ impl Requirement {
         }
     }
 
-    /// Calls `f` with every needle, in order.
+    /// Calls `f` with every needle that must occur (not the [`Requirement::Absent`] ones), in order.
     pub fn each_needle<'a>(&'a self, f: &mut impl FnMut(&'a Needle)) {
         match self {
             Requirement::Needle(n) => f(n),
+            Requirement::Absent(_) => {}
             Requirement::All(xs) | Requirement::AnyOf(xs) => {
                 xs.iter().for_each(|x| x.each_needle(f))
             }
@@ -195,9 +205,11 @@ pub fn requirement(node: &Node) -> Requirement {
             };
             needle(field, text, anchor, *fold).map_or(Requirement::NONE, Requirement::Needle)
         }
-        Node::Not(_) | Node::Exists(_) | Node::StrFn { .. } | Node::Length { .. } => {
-            Requirement::NONE
-        }
+        Node::Not(inner) => match &**inner {
+            Node::Any(field, test) => absent(field, test),
+            _ => Requirement::NONE,
+        },
+        Node::Exists(_) | Node::StrFn { .. } | Node::Length { .. } => Requirement::NONE,
     }
 }
 
@@ -212,6 +224,20 @@ fn needle(field: &FieldPath, text: &str, anchor: Anchor, fold: bool) -> Option<N
         anchor,
         fold,
     })
+}
+
+/// What `not` of `test` on `field` requires: for `!=` a string, that no string value is that text.
+///
+/// Only `!=`: it is how rules say a value they care about is not the usual one (a real user id that
+/// is not root's), which rules the common event out. A `not in` list is a list of exceptions, rarely
+/// met: its strings would only cost index room and deeper walks in the field's scan.
+fn absent(field: &FieldPath, test: &Test) -> Requirement {
+    match test {
+        Test::Eq(Lit::Str { s, .. }) => {
+            needle(field, s, Anchor::Whole, false).map_or(Requirement::NONE, Requirement::Absent)
+        }
+        _ => Requirement::NONE,
+    }
 }
 
 /// The needles one of which a value passing `test` holds, or `None` when a value could pass
@@ -250,30 +276,86 @@ fn test_needles(field: &FieldPath, test: &Test) -> Option<Requirement> {
     }
 }
 
-/// What a value matching `re` (anchored at both ends, as `regex` patterns are) starts and ends with:
-/// the literal prefixes and suffixes every match has, when there are finitely many and none is empty.
+/// What a value matching `re` (anchored at both ends, as `regex` patterns are) holds: the literal
+/// prefixes and suffixes every match has, when there are finitely many and none is empty; failing
+/// both, the literals inside (see [`inner_needles`]).
 fn regex_needles(field: &FieldPath, re: &regex::Regex) -> Option<Requirement> {
     let hir = regex_syntax::parse(re.as_str()).ok()?;
-    let side = |kind, anchor| {
-        let seq = Extractor::new().kind(kind).extract(&hir);
-        let needles = seq
-            .literals()?
-            .iter()
-            .map(|lit| {
-                let text = std::str::from_utf8(lit.as_bytes()).ok()?;
-                needle(field, text, anchor, false).map(Requirement::Needle)
-            })
-            .collect::<Option<Vec<_>>>()?;
-        Some(Requirement::any_of(needles))
-    };
-    let sides: Vec<Requirement> = [
+    let side =
+        |kind, anchor| literal_needles(field, &Extractor::new().kind(kind).extract(&hir), anchor);
+    let mut all: Vec<Requirement> = [
         side(ExtractKind::Prefix, Anchor::Start),
         side(ExtractKind::Suffix, Anchor::End),
     ]
     .into_iter()
     .flatten()
     .collect();
-    (!sides.is_empty()).then(|| Requirement::all(sides))
+    // Only then: inner literals are shorter and more common than a prefix or suffix (with `regex~`,
+    // `/var/run/` offers `n/` inside), and the index would take the rarer-looking of them as the key.
+    if all.is_empty() {
+        all = inner_needles(field, &hir);
+    }
+    (!all.is_empty()).then(|| Requirement::all(all))
+}
+
+/// Needles at `anchor` for the literals of `seq`, one of which must occur; `None` when the sequence
+/// is infinite or a literal is empty or not text.
+fn literal_needles(field: &FieldPath, seq: &Seq, anchor: Anchor) -> Option<Requirement> {
+    let needles = seq
+        .literals()?
+        .iter()
+        .map(|lit| {
+            let text = std::str::from_utf8(lit.as_bytes()).ok()?;
+            needle(field, text, anchor, false).map(Requirement::Needle)
+        })
+        .collect::<Option<Vec<_>>>()?;
+    Some(Requirement::any_of(needles))
+}
+
+/// Literal alternatives shorter than this say little about a value (`.` and a digit are in most
+/// command lines), so they are not taken from inside a regex.
+const INNER_MIN_LEN: usize = 2;
+
+/// Inner alternatives with more literals than this cost more to search than they save.
+const INNER_MAX_LITERALS: usize = 32;
+
+/// Literals inside every match of `hir`, wherever the match starts and ends: for each item of the
+/// regex's top-level sequence, the literal prefixes of the sequence from that item on (every match
+/// holds one of them where that item's match starts), when there are finitely many, each at least
+/// [`INNER_MIN_LEN`] long and at most [`INNER_MAX_LITERALS`] of them, and not the whole rest of the
+/// value.
+///
+/// This is what a regex that may match anywhere in a value (`.*[0-9]{1,3}\.[0-9]{1,3}:...`) offers:
+/// its prefixes and suffixes are unbounded, yet `.0` or `:1` must be somewhere in the value.
+fn inner_needles(field: &FieldPath, hir: &Hir) -> Vec<Requirement> {
+    let HirKind::Concat(items) = hir.kind() else {
+        return Vec::new();
+    };
+    // The items up to the first that consumes text start the value: the prefixes already say that.
+    let first = items
+        .iter()
+        .position(|h| h.properties().maximum_len() != Some(0))
+        .unwrap_or(items.len());
+    let mut out: Vec<Requirement> = Vec::new();
+    for at in first + 1..items.len() {
+        let seq = Extractor::new()
+            .kind(ExtractKind::Prefix)
+            .extract(&Hir::concat(items[at..].to_vec()));
+        // Exact literals are the whole rest of the value: its suffixes already say that.
+        let usable = !seq.is_exact()
+            && seq.literals().is_some_and(|lits| {
+                lits.len() <= INNER_MAX_LITERALS && lits.iter().all(|l| l.len() >= INNER_MIN_LEN)
+            });
+        if !usable {
+            continue;
+        }
+        if let Some(req) = literal_needles(field, &seq, Anchor::Anywhere) {
+            if !out.contains(&req) {
+                out.push(req);
+            }
+        }
+    }
+    out
 }
 
 /// The longest wildcard-free run of a `like` pattern and where it sits; `None` when the pattern has
@@ -308,6 +390,7 @@ mod tests {
                     let fold = if n.fold { "~" } else { "" };
                     format!("{} {:?}{fold} {}", n.field.as_str(), n.anchor, n.text)
                 }
+                Requirement::Absent(n) => format!("{} not {}", n.field.as_str(), n.text),
                 Requirement::All(xs) => format!("all({})", list(xs)),
                 Requirement::AnyOf(xs) => format!("any({})", list(xs)),
             }
@@ -363,21 +446,40 @@ mod tests {
     }
 
     #[test]
+    fn regexes_give_the_literals_every_match_holds_inside() {
+        assert_eq!(
+            req(r#"any where process.command_line regex ".*[0-9]+:(ab|cd)x.*""#),
+            "all(any(process.command_line Anywhere :abx, process.command_line Anywhere :cdx), \
+             any(process.command_line Anywhere abx, process.command_line Anywhere cdx))"
+        );
+        // Single bytes say too little; too many alternatives cost too much.
+        assert_eq!(req(r#"any where process.args regex ".*a.*""#), "all()");
+        assert_eq!(
+            req(r#"any where process.args regex ".*[a-z][a-z].*""#),
+            "all()"
+        );
+    }
+
+    #[test]
     fn and_or_keep_their_shape() {
         assert_eq!(
             req(r#"any where (a == "1" and b == "2") or c == "3""#),
             "any(all(a Whole 1, b Whole 2), c Whole 3)"
         );
-        assert_eq!(req(r#"any where a == "1" or not b == "2""#), "all()");
+        assert_eq!(
+            req(r#"any where a == "1" or not b == "2""#),
+            "any(a Whole 1, b not 2)"
+        );
+        assert_eq!(req(r#"any where a == "1" or b < "2""#), "all()");
         assert_eq!(req(r#"any where a == "1" and false"#), "any()");
     }
 
     #[test]
     fn anything_that_could_match_without_a_literal_gives_nothing() {
         for q in [
-            r#"any where process.name != "sh""#,
-            r#"any where not process.name == "sh""#,
             r#"any where process.name not in ("sh")"#,
+            r#"any where not (process.name == "sh" or process.name == "bash")"#,
+            r#"any where process.name != 0"#,
             r#"any where process.name in ("sh", null)"#,
             r#"any where process.name == null"#,
             r#"any where ?process.name != null"#,
@@ -395,6 +497,37 @@ mod tests {
         ] {
             assert_eq!(req(q), "all()", "{q}");
         }
+    }
+
+    #[test]
+    fn not_equal_to_a_string_gives_an_absent_needle() {
+        assert_eq!(
+            req(r#"any where process.name != "sh""#),
+            "process.name not sh"
+        );
+        assert_eq!(
+            req(r#"any where not process.name == "sh""#),
+            "process.name not sh"
+        );
+        assert_eq!(
+            req(r#"any where user.id == "0" and (process.real_user.id != "0" or a == "1")"#),
+            "all(user.id Whole 0, any(process.real_user.id not 0, a Whole 1))"
+        );
+    }
+
+    #[test]
+    fn absent_needles_hold_unless_a_string_value_is_their_text() {
+        let r = Query::compile(r#"any where process.real_user.id != "0""#).unwrap();
+        let r = r.requirement();
+        let doc = |v: serde_json::Value| serde_json::json!({"process": {"real_user": {"id": v}}});
+        assert!(r.holds_in(&doc(serde_json::json!("1000"))));
+        assert!(r.holds_in(&serde_json::json!({})));
+        assert!(
+            r.holds_in(&doc(serde_json::json!(0))),
+            "a number is no string"
+        );
+        assert!(!r.holds_in(&doc(serde_json::json!("0"))));
+        assert!(!r.holds_in(&doc(serde_json::json!(["1", "0"]))));
     }
 
     #[test]

@@ -38,6 +38,8 @@ pub(crate) struct LiteralIndex {
 #[derive(Debug)]
 enum Check {
     Needle(u32),
+    /// The needle does not occur: marked only from string values (see [`Requirement::Absent`]).
+    Absent(u32),
     All(Box<[Check]>),
     AnyOf(Box<[Check]>),
     /// One of the needles whose bits are set in these (word, bits) pairs of [`Present`]: an `AnyOf`
@@ -49,6 +51,7 @@ impl Check {
     fn holds(&self, present: &Present) -> bool {
         match self {
             Check::Needle(id) => is_present(present, *id),
+            Check::Absent(id) => !is_present(present, *id),
             Check::All(xs) => xs.iter().all(|x| x.holds(present)),
             Check::AnyOf(xs) => xs.iter().any(|x| x.holds(present)),
             Check::Bits(words) => words
@@ -100,10 +103,12 @@ impl Check {
     }
 
     /// Needles one of which occurs whenever the check holds, with how many rules share the most
-    /// shared of them; `None` when the check can hold without any needle.
+    /// shared of them (ranked as `popularity` says); `None` when the check can hold without any
+    /// needle.
     fn key(&self, popularity: &[u32]) -> Option<(u32, Vec<u32>)> {
         match self {
             Check::Needle(id) => Some((popularity[*id as usize], vec![*id])),
+            Check::Absent(_) => None,
             Check::All(xs) => xs
                 .iter()
                 .filter_map(|x| x.key(popularity))
@@ -130,6 +135,7 @@ impl Check {
     fn needles(&self, out: &mut Vec<u32>) {
         match self {
             Check::Needle(id) => out.push(*id),
+            Check::Absent(_) => {}
             Check::All(xs) | Check::AnyOf(xs) => xs.iter().for_each(|x| x.needles(out)),
             Check::Bits(words) => out.extend(bit_ids(words)),
         }
@@ -165,34 +171,51 @@ pub(crate) const MAX_INDEXED_RULES: usize = RULE_WORDS * 64;
 /// Assigns needle ids while turning requirements into checks.
 #[derive(Default)]
 struct Needles<'r> {
-    ids: HashMap<(&'r str, Anchor, bool, &'r str), u32>,
-    /// For each field: its needles and their ids.
-    fields: Vec<(&'r FieldPath, Vec<(u32, &'r Needle)>)>,
+    /// By field, anchor, fold, text and whether only string values mark it.
+    ids: HashMap<(&'r str, Anchor, bool, &'r str, bool), u32>,
+    /// For each field: its needles.
+    fields: Vec<(&'r FieldPath, Vec<FieldNeedle<'r>>)>,
 }
+
+/// A needle of a field's scan: its id, the needle, and whether only string values mark it.
+type FieldNeedle<'r> = (u32, &'r Needle, bool);
 
 impl<'r> Needles<'r> {
     fn check(&mut self, req: &'r Requirement) -> Check {
         match req {
-            Requirement::Needle(n) => {
-                let key = (n.field.as_str(), n.anchor, n.fold, &*n.text);
-                if let Some(&id) = self.ids.get(&key) {
-                    return Check::Needle(id);
-                }
-                if self.ids.len() == MAX_NEEDLES {
-                    // Out of room: left out, as if it occurred.
-                    return Check::All(Box::new([]));
-                }
-                let id = self.ids.len() as u32;
-                self.ids.insert(key, id);
-                match self.fields.iter_mut().find(|(f, _)| *f == &n.field) {
-                    Some((_, list)) => list.push((id, n)),
-                    None => self.fields.push((&n.field, vec![(id, n)])),
-                }
-                Check::Needle(id)
-            }
+            Requirement::Needle(n) => match self.id(n, false) {
+                Some(id) => Check::Needle(id),
+                // Out of room: left out, as if it occurred.
+                None => Check::All(Box::new([])),
+            },
+            Requirement::Absent(n) => match self.id(n, true) {
+                Some(id) => Check::Absent(id),
+                // Out of room: left out, as if it were absent.
+                None => Check::All(Box::new([])),
+            },
             Requirement::All(xs) => Check::All(xs.iter().map(|x| self.check(x)).collect()),
             Requirement::AnyOf(xs) => Check::AnyOf(xs.iter().map(|x| self.check(x)).collect()),
         }
+    }
+
+    /// The id of needle `n`, marked only from string values when `strings_only`; `None` when there
+    /// is no room left.
+    fn id(&mut self, n: &'r Needle, strings_only: bool) -> Option<u32> {
+        let key = (n.field.as_str(), n.anchor, n.fold, &*n.text, strings_only);
+        if let Some(&id) = self.ids.get(&key) {
+            return Some(id);
+        }
+        if self.ids.len() == MAX_NEEDLES {
+            return None;
+        }
+        let id = self.ids.len() as u32;
+        self.ids.insert(key, id);
+        let entry = (id, n, strings_only);
+        match self.fields.iter_mut().find(|(f, _)| *f == &n.field) {
+            Some((_, list)) => list.push(entry),
+            None => self.fields.push((&n.field, vec![entry])),
+        }
+        Some(id)
     }
 }
 
@@ -201,6 +224,9 @@ impl<'r> Needles<'r> {
 /// all the rules are about, not which rule an event concerns: it is left out of the index, taken to
 /// occur, so the fields that hold only such literals are not searched.
 const COMMON_SHARE: usize = 4;
+
+/// Added to the popularity of one-byte needles: more than any number of rules.
+const ONE_BYTE_RANK: u32 = 1 << 20;
 
 /// Sets smaller than this keep every literal: a few rules cost little to evaluate anyway.
 const COMMON_RULES: usize = 16;
@@ -244,6 +270,17 @@ impl LiteralIndex {
             mine.dedup();
             for id in mine {
                 popularity[id as usize] += 1;
+            }
+        }
+        // A one-byte literal (`user.id == "0"`, `process.args like "-*"`) is in most events however
+        // few rules name it: it ranks after every longer one, as a key and in the checks.
+        // Measured: 6.8 → 3.8 candidate rules per event, 9.56k → 8.94k instructions per event
+        // (callgrind, 198-rule set over the benchmark's events).
+        for (_, list) in &needles.fields {
+            for &(id, n, _) in list {
+                if n.text.len() == 1 {
+                    popularity[id as usize] += ONE_BYTE_RANK;
+                }
             }
         }
         let mut index = LiteralIndex {

@@ -32,8 +32,8 @@ pub(super) struct FieldScan {
     automaton: Option<DFA>,
     /// For each automaton pattern: the needles with that text.
     anywhere: Vec<Vec<AnywhereNeedle>>,
-    /// Every needle id of the field: all count as present when the field has a value that is not a
-    /// string (`user.id == "0"` matches the number 0).
+    /// Every needle id of the field but those marked only from strings: all count as present when
+    /// the field has a value that is not a string (`user.id == "0"` matches the number 0).
     all: Vec<u32>,
     /// The automaton could not be built: the needles it would find count as present.
     unsearchable: Vec<u32>,
@@ -47,12 +47,13 @@ struct AnywhereNeedle {
 }
 
 impl FieldScan {
-    pub(super) fn build(field: &FieldPath, needles: &[(u32, &Needle)]) -> FieldScan {
+    /// The scan of `field` for `needles`: (id, needle, whether only string values mark it).
+    pub(super) fn build(field: &FieldPath, needles: &[(u32, &Needle, bool)]) -> FieldScan {
         let (mut starts, mut ends) = (TrieBuilder::new(false), TrieBuilder::new(true));
         let mut texts: Vec<String> = Vec::new();
         let mut anywhere: Vec<Vec<AnywhereNeedle>> = Vec::new();
         let mut unsearchable = Vec::new();
-        for &(id, n) in needles {
+        for &(id, n, _) in needles {
             let text = n.text.as_bytes();
             match n.anchor {
                 Anchor::Whole => starts.add(id, text, n.fold, true),
@@ -93,7 +94,11 @@ impl FieldScan {
             ends: ends.build(),
             automaton,
             anywhere,
-            all: needles.iter().map(|(id, _)| *id).collect(),
+            all: needles
+                .iter()
+                .filter(|(_, _, strings_only)| !strings_only)
+                .map(|(id, _, _)| *id)
+                .collect(),
             unsearchable,
         }
     }
@@ -164,7 +169,12 @@ mod tests {
                 }
             }
         }
-        let ids: Vec<(u32, &Needle)> = needles.iter().zip(0..).map(|(n, i)| (i, n)).collect();
+        // Every third needle marked only from strings.
+        let ids: Vec<(u32, &Needle, bool)> = needles
+            .iter()
+            .zip(0..)
+            .map(|(n, i)| (i, n, i % 3 == 0))
+            .collect();
         let scan = FieldScan::build(&field, &ids);
         let values = [
             "",
@@ -192,14 +202,19 @@ mod tests {
             marked.dedup();
             let holding: Vec<u32> = ids
                 .iter()
-                .filter(|(_, n)| n.holds(value))
-                .map(|(id, _)| *id)
+                .filter(|(_, n, _)| n.holds(value))
+                .map(|(id, _, _)| *id)
                 .collect();
             assert_eq!(marked, holding, "{value:?}");
         }
         let mut marked = Vec::new();
         scan.search(Scalar::Int(0), &mut |id| marked.push(id));
-        assert_eq!(marked.len(), needles.len(), "a number may hold any needle");
+        let unless_strings_only = ids.iter().filter(|(_, _, only)| !only).count();
+        assert_eq!(
+            marked.len(),
+            unless_strings_only,
+            "a number may hold any needle"
+        );
         marked.clear();
         scan.search(Scalar::Null, &mut |id| marked.push(id));
         assert!(marked.is_empty(), "null holds nothing");
