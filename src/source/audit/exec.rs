@@ -4,6 +4,8 @@
 //! [`crate::event::normalize`]. Keeping bytes as bytes means no argument is altered before the one
 //! documented escaping step.
 
+use std::borrow::Cow;
+
 /// Identity of an audit event: `(node, SEC.MSEC, SERIAL)`. The serial alone collides on real hosts.
 #[derive(Clone, Debug, PartialEq, Eq, Hash, PartialOrd, Ord)]
 pub struct EventId {
@@ -88,7 +90,7 @@ impl EnrichedNames {
 #[derive(Clone, Debug, Default, PartialEq, Eq)]
 pub struct SyscallRecord {
     /// `arch=` as written (hex audit arch, e.g. `c000003e`).
-    pub arch: Option<String>,
+    pub arch: Option<Cow<'static, str>>,
     /// `syscall=` number.
     pub syscall: Option<u32>,
     /// `success=yes|no`.

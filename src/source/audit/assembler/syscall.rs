@@ -5,6 +5,8 @@
 //! scanned, and decoded only when the event needs them. A failed exec or another syscall stops the
 //! scan as soon as `success=` is read.
 
+use std::borrow::Cow;
+
 use crate::source::audit::exec::{EnrichedNames, SyscallRecord};
 use crate::source::audit::line::{FieldKey, Line};
 use crate::source::audit::value::{self, plain_string, unquote};
@@ -243,7 +245,7 @@ pub(super) fn read_syscall(line: &Line<'_>, bad_values: &mut u64) -> SyscallRead
     }
     let number = |i: usize| raw[i].and_then(value::parse_u32);
     let record = SyscallRecord {
-        arch: raw[ARCH].map(plain_string),
+        arch: raw[ARCH].map(arch_text),
         syscall: number(SYSCALL),
         success: raw[SUCCESS].and_then(|v| match unquote(v) {
             b"yes" => Some(true),
@@ -277,6 +279,17 @@ pub(super) fn read_syscall(line: &Line<'_>, bad_values: &mut u64) -> SyscallRead
         class,
         failed,
         record: Some(record),
+    }
+}
+
+/// The `arch=` text, borrowed for the arches [`classify`] knows: every exec record has one, and a
+/// new string for it cost an allocation per event.
+fn arch_text(raw: &[u8]) -> Cow<'static, str> {
+    match unquote(raw) {
+        b"c000003e" => "c000003e".into(),
+        b"40000003" => "40000003".into(),
+        b"c00000b7" => "c00000b7".into(),
+        _ => plain_string(raw).into(),
     }
 }
 
