@@ -344,7 +344,7 @@ mod tests {
         };
         for (k, v) in line.fields() {
             match k {
-                b"arch" => rec.arch = Some(plain_string(v)),
+                b"arch" => rec.arch = Some(plain_string(v).into()),
                 b"syscall" => rec.syscall = value::parse_u32(v),
                 b"success" => {
                     rec.success = match unquote(v) {
