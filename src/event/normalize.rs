@@ -119,7 +119,7 @@ impl Normalizer {
                 .as_ref()
                 .map(|s| self.credentials(s, &names))
                 .unwrap_or_default(),
-            auditd: Some(self.auditd_context(&exec.id, sc.as_mut(), &names, tty)),
+            auditd: Some(self.auditd_context(&exec.id, sc.as_deref_mut(), &names, tty)),
         }
     }
 
@@ -285,7 +285,7 @@ mod tests {
                 msec: 773,
                 serial,
             },
-            syscall: Some(SyscallRecord {
+            syscall: Some(Box::new(SyscallRecord {
                 arch: Some("c000003e".into()),
                 syscall: Some(59),
                 success: Some(true),
@@ -305,7 +305,7 @@ mod tests {
                 key: Some(b"exec".to_vec()),
                 names: EnrichedNames::new(b"ARCH=x86_64 UID=\"root\" EUID=\"unknown(0)\""),
                 ..SyscallRecord::default()
-            }),
+            })),
             argv: argv.iter().map(|a| a.to_vec()).collect(),
             cwd: Some(b"/tmp/dir with space".to_vec()),
             paths: vec![],

@@ -510,7 +510,7 @@ impl Assembler {
                     // EXECVE records under another syscall: the event contradicts itself.
                     ev.argv.damage();
                 }
-                ev.syscall = read.record.map(Box::new);
+                ev.syscall = read.record;
                 false
             }
             Kind::Execve => {
@@ -643,7 +643,7 @@ impl Assembler {
                 ev.paths.sort_by_key(|p| p.item.unwrap_or(u32::MAX));
                 out(Assembled::Exec(Box::new(AuditExec {
                     id,
-                    syscall: ev.syscall.map(|s| *s),
+                    syscall: ev.syscall,
                     argv,
                     cwd: ev.cwd,
                     paths: ev.paths,

@@ -166,7 +166,8 @@ type Raw<'a> = [Option<&'a [u8]>; SLOTS];
 pub(super) struct SyscallRead {
     pub(super) class: Class,
     pub(super) failed: bool,
-    pub(super) record: Option<SyscallRecord>,
+    /// Boxed here, once: the record is large and moves on into the open event and the exec.
+    pub(super) record: Option<Box<SyscallRecord>>,
 }
 
 /// Reads a SYSCALL record in one pass; `bad_values` counts `comm`, `exe` and `key` values that do not
@@ -278,7 +279,7 @@ pub(super) fn read_syscall(line: &Line<'_>, bad_values: &mut u64) -> SyscallRead
     SyscallRead {
         class,
         failed,
-        record: Some(record),
+        record: Some(Box::new(record)),
     }
 }
 
@@ -440,7 +441,7 @@ mod tests {
             let read = read_syscall(&l, &mut bad_new);
             let expected = reference(&l, &mut bad_old);
             assert_eq!(
-                (read.class, read.failed, read.record, bad_new),
+                (read.class, read.failed, read.record.map(|r| *r), bad_new),
                 (expected.0, expected.1, expected.2, bad_old),
                 "{line:?}"
             );
