@@ -197,7 +197,11 @@ struct Run<'a> {
 
 impl Run<'_> {
     fn audit(&mut self, inputs: &[Input], names: &[String]) -> Result<(), (String, io::Error)> {
-        let mut assembler = Assembler::new(AssemblerConfig::default());
+        // Events are built without PATH and PROCTITLE records.
+        let mut assembler = Assembler::new(AssemblerConfig {
+            keep_paths: false,
+            ..AssemblerConfig::default()
+        });
         let mut normalizer = Normalizer::new(Arc::new(Host::detect()));
         let mut closed = Vec::new();
         let mut stream_offset = 0u64;

@@ -363,6 +363,7 @@ fn interleaved_records_give_the_same_events() {
     let patient = AssemblerConfig {
         max_age_ms: 3_600_000,
         max_open: 16_384,
+        ..AssemblerConfig::default()
     };
     let reference = sorted(assemble(&lines, AssemblerConfig::default()));
     assert_eq!(reference.len(), 48);

@@ -54,7 +54,11 @@ impl AuditSource {
     /// record younger than `since_ms`. A damaged checkpoint is reported and ignored.
     pub fn open(path: &Path, state_dir: &Path, since_ms: u64) -> AuditSource {
         let store = CheckpointStore::new(state_dir);
-        let mut assembler = Assembler::new(AssemblerConfig::default());
+        // Events are built without PATH and PROCTITLE records.
+        let mut assembler = Assembler::new(AssemblerConfig {
+            keep_paths: false,
+            ..AssemblerConfig::default()
+        });
         let start = match store.load() {
             Ok(Some(cp)) => {
                 tracing::info!(

@@ -5,6 +5,7 @@
 //! shared material. The struct is typed (rules read it through [`KnownField`] without string lookups)
 //! and serializes to the nested ECS JSON document.
 
+use std::borrow::Cow;
 use std::sync::{Arc, LazyLock};
 
 use serde::Serialize;
@@ -93,7 +94,17 @@ impl ProcessImage {
             .map(file_name)
             .filter(|n| !n.is_empty())
             .map(str::to_string);
-        self.command_line = self.args.join(" ");
+        // Sized once and filled. With `join`, and `rsplit` in `file_name`, this function cost 12.7
+        // instead of 8.8 million instructions (callgrind, replay of 200,000 lines of the bench log).
+        let len = self.args.iter().map(|a| a.len() + 1).sum::<usize>();
+        let mut line = String::with_capacity(len.saturating_sub(1));
+        for (i, arg) in self.args.iter().enumerate() {
+            if i > 0 {
+                line.push(' ');
+            }
+            line.push_str(arg);
+        }
+        self.command_line = line;
     }
 }
 
@@ -102,7 +113,11 @@ impl ProcessImage {
 /// A program that deleted itself is still named after its file, so `process.name == "evil"` matches.
 pub fn file_name(path: &str) -> &str {
     let path = path.strip_suffix(" (deleted)").unwrap_or(path);
-    path.rsplit('/').next().unwrap_or(path)
+    // From the end, where the last `/` is near: cheaper than `rsplit` (see `derive_names`).
+    match path.bytes().rposition(|b| b == b'/') {
+        Some(slash) => &path[slash + 1..],
+        None => path,
+    }
 }
 
 /// A user or group: numeric id as a string (ECS keyword) and its name when known.
@@ -154,10 +169,10 @@ pub struct AuditdContext {
     pub auid_name: Option<String>,
     /// `auditd.syscall`: `execve` or `execveat` (or the number when the arch is unknown).
     #[serde(skip_serializing_if = "Option::is_none")]
-    pub syscall: Option<String>,
+    pub syscall: Option<Cow<'static, str>>,
     /// `auditd.arch`: e.g. `x86_64`.
     #[serde(skip_serializing_if = "Option::is_none")]
-    pub arch: Option<String>,
+    pub arch: Option<Cow<'static, str>>,
     /// `auditd.key`: the audit rule key that recorded it.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub key: Option<String>,
@@ -255,17 +270,24 @@ impl EntityIds {
             self.host,
             &[&pid.unwrap_or(0).to_le_bytes(), &start_ms.to_le_bytes()],
         );
-        let mut id = String::with_capacity(16);
-        for i in 0..16 {
-            id.push(char::from(
-                b"0123456789abcdef"[((hash >> ((15 - i) * 4)) & 0xf) as usize],
-            ));
+        // Digits into an array, then one string: pushed one by one, an id cost 364 instructions
+        // instead of 283 (callgrind, replay of 200,000 lines of the bench log).
+        let mut digits = [0u8; 16];
+        for (i, d) in digits.iter_mut().enumerate() {
+            *d = b"0123456789abcdef"[((hash >> ((15 - i) * 4)) & 0xf) as usize];
         }
-        id
+        std::str::from_utf8(&digits).unwrap_or_default().to_string()
     }
 }
 
 fn opt_str(s: &Option<String>) -> Values<'_> {
+    match s {
+        Some(s) => Values::One(Scalar::Str(s)),
+        None => Values::Missing,
+    }
+}
+
+fn opt_cow<'a>(s: &'a Option<Cow<'static, str>>) -> Values<'a> {
     match s {
         Some(s) => Values::One(Scalar::Str(s)),
         None => Values::Missing,
@@ -399,11 +421,11 @@ impl ExecEvent {
             }),
             F::AuditdSession => auditd.map_or(Values::Missing, |a| opt_str(&a.session)),
             F::AuditdAuid => auditd.map_or(Values::Missing, |a| opt_str(&a.auid)),
-            F::AuditdSyscall => auditd.map_or(Values::Missing, |a| opt_str(&a.syscall)),
+            F::AuditdSyscall => auditd.map_or(Values::Missing, |a| opt_cow(&a.syscall)),
             F::AuditdKey => auditd.map_or(Values::Missing, |a| opt_str(&a.key)),
             F::AuditdNode => auditd.map_or(Values::Missing, |a| opt_str(&a.node)),
             F::AuditdAuidName => auditd.map_or(Values::Missing, |a| opt_str(&a.auid_name)),
-            F::AuditdArch => auditd.map_or(Values::Missing, |a| opt_str(&a.arch)),
+            F::AuditdArch => auditd.map_or(Values::Missing, |a| opt_cow(&a.arch)),
             F::AuditdTty => auditd.map_or(Values::Missing, |a| opt_str(&a.tty)),
             F::AuditdSubj => auditd.map_or(Values::Missing, |a| opt_str(&a.subj)),
             F::AgentType => text(&self.agent.kind),

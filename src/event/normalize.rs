@@ -4,6 +4,7 @@
 //! [`crate::event::bytes`]), ids become strings, names come from the ENRICHED part or the host's user
 //! database, and the parent comes from the process table.
 
+use std::borrow::Cow;
 use std::sync::Arc;
 
 use crate::event::bytes::escape_owned;
@@ -118,7 +119,7 @@ impl Normalizer {
                 .as_ref()
                 .map(|s| self.credentials(s, &names))
                 .unwrap_or_default(),
-            auditd: Some(self.auditd_context(&exec.id, sc.as_mut(), &names, tty)),
+            auditd: Some(self.auditd_context(&exec.id, sc.as_deref_mut(), &names, tty)),
         }
     }
 
@@ -150,15 +151,16 @@ impl Normalizer {
         let arch = sc.as_ref().and_then(|s| {
             names
                 .arch
-                .map(str::to_string)
+                .map(|a| known_name(a, ARCHES.iter().map(|&(_, n)| n).find(|&n| n == a)))
                 .or_else(|| s.arch.as_deref().and_then(arch_name).map(Into::into))
         });
         let syscall = sc.as_ref().and_then(|s| {
-            names.syscall.map(str::to_string).or_else(|| {
+            let named = |n| known_name(n, ["execve", "execveat"].into_iter().find(|&k| k == n));
+            names.syscall.map(named).or_else(|| {
                 let number = s.syscall?;
                 Some(
                     syscall_name(s.arch.as_deref(), number)
-                        .map_or_else(|| number.to_string(), Into::into),
+                        .map_or_else(|| number.to_string().into(), Into::into),
                 )
             })
         });
@@ -222,23 +224,34 @@ impl<'a> Names<'a> {
     }
 }
 
+/// `name`, borrowed when it is `known`: ENRICHED arch and syscall names are nearly always ones we
+/// know, and a new string for each cost two allocations per event.
+fn known_name(name: &str, known: Option<&'static str>) -> Cow<'static, str> {
+    match known {
+        Some(k) if k == name => k.into(),
+        _ => name.to_string().into(),
+    }
+}
+
 /// The name of an audit arch (`arch=` is the kernel's AUDIT_ARCH_* constant, in hex).
 fn arch_name(arch: &str) -> Option<&'static str> {
-    const ARCHES: [(&str, &str); 8] = [
-        ("c000003e", "x86_64"),
-        ("40000003", "i386"),
-        ("c00000b7", "aarch64"),
-        ("40000028", "armeb"),
-        ("c0000015", "ppc64le"),
-        ("80000015", "ppc64"),
-        ("80000016", "s390x"),
-        ("c00000f3", "riscv64"),
-    ];
     ARCHES
         .iter()
         .find(|(hex, _)| hex.eq_ignore_ascii_case(arch))
         .map(|&(_, name)| name)
 }
+
+/// The audit arches we know: `arch=` hex and name.
+const ARCHES: [(&str, &str); 8] = [
+    ("c000003e", "x86_64"),
+    ("40000003", "i386"),
+    ("c00000b7", "aarch64"),
+    ("40000028", "armeb"),
+    ("c0000015", "ppc64le"),
+    ("80000015", "ppc64"),
+    ("80000016", "s390x"),
+    ("c00000f3", "riscv64"),
+];
 
 /// `execve` or `execveat` for the syscall numbers of the arches we know.
 fn syscall_name(arch: Option<&str>, number: u32) -> Option<&'static str> {
@@ -272,7 +285,7 @@ mod tests {
                 msec: 773,
                 serial,
             },
-            syscall: Some(SyscallRecord {
+            syscall: Some(Box::new(SyscallRecord {
                 arch: Some("c000003e".into()),
                 syscall: Some(59),
                 success: Some(true),
@@ -292,7 +305,7 @@ mod tests {
                 key: Some(b"exec".to_vec()),
                 names: EnrichedNames::new(b"ARCH=x86_64 UID=\"root\" EUID=\"unknown(0)\""),
                 ..SyscallRecord::default()
-            }),
+            })),
             argv: argv.iter().map(|a| a.to_vec()).collect(),
             cwd: Some(b"/tmp/dir with space".to_vec()),
             paths: vec![],

@@ -61,13 +61,15 @@ impl TimestampCache {
             self.second = Some(second);
         }
         let ms = t.0 % 1000;
-        let mut s = String::with_capacity(self.prefix.len() + 4);
-        s.push_str(&self.prefix);
+        // Written after the prefix kept in `text`, then copied once into the shared string: a new
+        // `String` turned into an `Arc<str>` took two allocations.
+        let text = &mut self.prefix;
         for d in [ms / 100, ms / 10 % 10, ms % 10] {
-            s.push(char::from(b'0' + d as u8));
+            text.push(char::from(b'0' + d as u8));
         }
-        s.push('Z');
-        let s: Arc<str> = s.into();
+        text.push('Z');
+        let s: Arc<str> = Arc::from(text.as_str());
+        text.truncate(text.len() - 4);
         self.last = Some((t.0, Arc::clone(&s)));
         s
     }

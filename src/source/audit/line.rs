@@ -386,6 +386,11 @@ impl<'a> Fields<'a> {
         Fields { rest: body }
     }
 
+    /// What is left to iterate.
+    pub(crate) fn rest(&self) -> &'a [u8] {
+        self.rest
+    }
+
     /// The value of the next field when, after blanks, the body goes on with `key=`: then what
     /// [`Iterator::next`] would give, for a reader that knows the order the kernel writes keys in and
     /// so need not look for the end of each key. Otherwise `None` with nothing consumed, and the

@@ -5,6 +5,8 @@
 //! scanned, and decoded only when the event needs them. A failed exec or another syscall stops the
 //! scan as soon as `success=` is read.
 
+use std::borrow::Cow;
+
 use crate::source::audit::exec::{EnrichedNames, SyscallRecord};
 use crate::source::audit::line::{FieldKey, Line};
 use crate::source::audit::value::{self, plain_string, unquote};
@@ -164,7 +166,8 @@ type Raw<'a> = [Option<&'a [u8]>; SLOTS];
 pub(super) struct SyscallRead {
     pub(super) class: Class,
     pub(super) failed: bool,
-    pub(super) record: Option<SyscallRecord>,
+    /// Boxed here, once: the record is large and moves on into the open event and the exec.
+    pub(super) record: Option<Box<SyscallRecord>>,
 }
 
 /// Reads a SYSCALL record in one pass; `bad_values` counts `comm`, `exe` and `key` values that do not
@@ -243,7 +246,7 @@ pub(super) fn read_syscall(line: &Line<'_>, bad_values: &mut u64) -> SyscallRead
     }
     let number = |i: usize| raw[i].and_then(value::parse_u32);
     let record = SyscallRecord {
-        arch: raw[ARCH].map(plain_string),
+        arch: raw[ARCH].map(arch_text),
         syscall: number(SYSCALL),
         success: raw[SUCCESS].and_then(|v| match unquote(v) {
             b"yes" => Some(true),
@@ -276,7 +279,18 @@ pub(super) fn read_syscall(line: &Line<'_>, bad_values: &mut u64) -> SyscallRead
     SyscallRead {
         class,
         failed,
-        record: Some(record),
+        record: Some(Box::new(record)),
+    }
+}
+
+/// The `arch=` text, borrowed for the arches [`classify`] knows: every exec record has one, and a
+/// new string for it cost an allocation per event.
+fn arch_text(raw: &[u8]) -> Cow<'static, str> {
+    match unquote(raw) {
+        b"c000003e" => "c000003e".into(),
+        b"40000003" => "40000003".into(),
+        b"c00000b7" => "c00000b7".into(),
+        _ => plain_string(raw).into(),
     }
 }
 
@@ -331,7 +345,7 @@ mod tests {
         };
         for (k, v) in line.fields() {
             match k {
-                b"arch" => rec.arch = Some(plain_string(v)),
+                b"arch" => rec.arch = Some(plain_string(v).into()),
                 b"syscall" => rec.syscall = value::parse_u32(v),
                 b"success" => {
                     rec.success = match unquote(v) {
@@ -427,7 +441,7 @@ mod tests {
             let read = read_syscall(&l, &mut bad_new);
             let expected = reference(&l, &mut bad_old);
             assert_eq!(
-                (read.class, read.failed, read.record, bad_new),
+                (read.class, read.failed, read.record.map(|r| *r), bad_new),
                 (expected.0, expected.1, expected.2, bad_old),
                 "{line:?}"
             );

@@ -224,6 +224,7 @@ fn age_close_uses_stream_time() {
     let mut a = Assembler::new(AssemblerConfig {
         max_age_ms: 2000,
         max_open: 100,
+        ..AssemblerConfig::default()
     });
     let mut out = Vec::new();
     let push = |a: &mut Assembler, l: String, out: &mut Vec<Assembled>| {
@@ -359,6 +360,7 @@ fn eviction_closes_oldest() {
     let cfg = AssemblerConfig {
         max_age_ms: 10_000,
         max_open: 2,
+        ..AssemblerConfig::default()
     };
     let lines = vec![
         rec("SYSCALL", "1.000", 1, SC),
@@ -619,6 +621,7 @@ fn mutated_corpus_lines_never_panic() {
     let cfg = AssemblerConfig {
         max_age_ms: 5,
         max_open: 8,
+        ..AssemblerConfig::default()
     };
     let mut a = Assembler::new(cfg);
     let mut count = 0u64;
