@@ -207,7 +207,7 @@ impl StampCache {
             // Its last eight bytes (milliseconds and serial) are compared first, as one word.
             if s.len >= 8
                 && tail_word(ts, s.len) == Some(s.tail)
-                && ts.starts_with(&s.text[..s.len])
+                && starts_with_words(ts, &s.text[..s.len])
             {
                 self.last = i;
                 return Some((s.sec, s.msec, s.serial, &ts[s.len..]));
@@ -229,6 +229,29 @@ impl StampCache {
         s.len = text.len();
         s.tail = tail_word(text, text.len()).unwrap_or_default();
         (s.sec, s.msec, s.serial) = (sec, msec, serial);
+    }
+}
+
+/// Whether `s` starts with `prefix`, compared eight bytes at a time (the last word overlapping the one
+/// before it) instead of through a call to `memcmp`, which costs more than the comparison for a stamp
+/// of some twenty bytes. Measured: replay ? to ? instructions per line (callgrind, 200,000 lines of
+/// the bench log).
+fn starts_with_words(s: &[u8], prefix: &[u8]) -> bool {
+    let n = prefix.len();
+    if n < 8 || s.len() < n {
+        return s.starts_with(prefix);
+    }
+    let word = |b: &[u8], at: usize| b.get(at..).and_then(|w| w.first_chunk::<8>().copied());
+    let mut at = 0;
+    loop {
+        let at_word = at.min(n - 8);
+        if word(s, at_word) != word(prefix, at_word) {
+            return false;
+        }
+        if at_word == n - 8 {
+            return true;
+        }
+        at += 8;
     }
 }
 
