@@ -506,6 +506,23 @@ mod tests {
     }
 
     #[test]
+    fn word_prefix_test_agrees_with_starts_with() {
+        let text: Vec<u8> = (0..40u8).map(|i| b'0' + i % 10).collect();
+        for n in 0..=text.len() {
+            for len in 0..=text.len() {
+                let prefix = &text[..n];
+                let s = &text[..len];
+                assert_eq!(starts_with_words(s, prefix), s.starts_with(prefix));
+                for flip in 0..n.min(len) {
+                    let mut other = s.to_vec();
+                    other[flip] ^= 1;
+                    assert!(!starts_with_words(&other, prefix));
+                }
+            }
+        }
+    }
+
+    #[test]
     fn plain_line() {
         let l = parse_line(
             b"type=EXECVE msg=audit(1795802798.773:18556): argc=3 a0=\"/bin/true\" a1=CAFE a2=\"\"",
