@@ -95,12 +95,14 @@ fn run(data: &[u8], config: AssemblerConfig, normalize: bool) {
 
 fuzz_target!(|data: &[u8]| {
     run(data, AssemblerConfig::default(), true);
-    // Tiny limits: eviction and ageing on every few lines.
+    // Tiny limits: eviction and ageing on every few lines; PATH and PROCTITLE checked, not kept, as
+    // the agent and replay read them.
     run(
         data,
         AssemblerConfig {
             max_age_ms: 1,
             max_open: 2,
+            keep_paths: false,
         },
         false,
     );
