@@ -151,11 +151,11 @@ impl Normalizer {
         let arch = sc.as_ref().and_then(|s| {
             names
                 .arch
-                .map(|a| known_name(a, ARCHES.iter().map(|&(_, n)| n).find(|&n| n == a)))
+                .map(|a| known_name(a, ARCHES.iter().map(|&(_, n)| n)))
                 .or_else(|| s.arch.as_deref().and_then(arch_name).map(Into::into))
         });
         let syscall = sc.as_ref().and_then(|s| {
-            let named = |n| known_name(n, ["execve", "execveat"].into_iter().find(|&k| k == n));
+            let named = |n| known_name(n, ["execve", "execveat"]);
             names.syscall.map(named).or_else(|| {
                 let number = s.syscall?;
                 Some(
@@ -224,13 +224,13 @@ impl<'a> Names<'a> {
     }
 }
 
-/// `name`, borrowed when it is `known`: ENRICHED arch and syscall names are nearly always ones we
-/// know, and a new string for each cost two allocations per event.
-fn known_name(name: &str, known: Option<&'static str>) -> Cow<'static, str> {
-    match known {
-        Some(k) if k == name => k.into(),
-        _ => name.to_string().into(),
-    }
+/// `name`, borrowed when it is one of `known`: ENRICHED arch and syscall names are nearly always
+/// ones we know, and a new string for each cost two allocations per event.
+fn known_name(name: &str, known: impl IntoIterator<Item = &'static str>) -> Cow<'static, str> {
+    known
+        .into_iter()
+        .find(|&k| k == name)
+        .map_or_else(|| name.to_string().into(), Cow::Borrowed)
 }
 
 /// The name of an audit arch (`arch=` is the kernel's AUDIT_ARCH_* constant, in hex).
