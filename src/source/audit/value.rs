@@ -103,12 +103,7 @@ pub fn check(raw: &[u8]) -> Result<bool, ValueError> {
         Encoded::Null => Ok(false),
         Encoded::Text(_) => Ok(true),
         Encoded::Hex(h) => {
-            if h.is_empty() {
-                return Err(ValueError::Empty);
-            }
-            if h.len() % 2 != 0 {
-                return Err(ValueError::OddHex);
-            }
+            hex_length(h)?;
             if h.iter().any(|&b| HEX[usize::from(b)] & 0xF0 != 0) {
                 return Err(ValueError::NotHex);
             }
@@ -122,16 +117,22 @@ pub fn decode_owned(raw: &[u8]) -> Result<Option<Vec<u8>>, ValueError> {
     decode(raw).map(|v| v.map(Cow::into_owned))
 }
 
+/// Whether `hex` has the length of encoded bytes: not empty, an even number of digits.
+fn hex_length(hex: &[u8]) -> Result<(), ValueError> {
+    if hex.is_empty() {
+        Err(ValueError::Empty)
+    } else if hex.len() % 2 != 0 {
+        Err(ValueError::OddHex)
+    } else {
+        Ok(())
+    }
+}
+
 /// Appends the bytes spelled by `hex` (upper- or lower-case digits) to `out`.
 ///
 /// On error `out` may hold a partial result; callers drop it.
 pub fn decode_hex_into(hex: &[u8], out: &mut Vec<u8>) -> Result<(), ValueError> {
-    if hex.is_empty() {
-        return Err(ValueError::Empty);
-    }
-    if hex.len() % 2 != 0 {
-        return Err(ValueError::OddHex);
-    }
+    hex_length(hex)?;
     out.reserve(hex.len() / 2);
     for pair in hex.chunks_exact(2) {
         let hi = HEX[usize::from(pair[0])];
