@@ -403,8 +403,8 @@ mod tests {
     fn positive_literal_tests_give_needles() {
         assert_eq!(
             req(r#"process where process.name in ("curl", "wget") and process.args == "-x""#),
-            "all(event.category Whole process, \
-             any(process.name Whole curl, process.name Whole wget), process.args Whole -x)"
+            "all(any(process.name Whole curl, process.name Whole wget), process.args Whole -x, \
+             event.category Whole process)"
         );
         assert_eq!(
             req(r#"any where process.name : "BASH" and process.args like~ "*-M*http*""#),
