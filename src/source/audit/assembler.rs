@@ -23,7 +23,7 @@ use std::sync::LazyLock;
 use memchr::memmem::Finder;
 
 use super::exec::{Assembled, AuditExec, EventId, PathRecord, SkipReason, SyscallRecord};
-use super::line::{parse_line_cached, FieldKey, Fields, Line, LineError, StampCache};
+use super::line::{parse_header_cached, FieldKey, Fields, Header, Line, LineError, StampCache};
 use super::value::{self, unquote};
 use argv::Argv;
 use syscall::{read_syscall, Class, SyscallRead};
@@ -322,22 +322,24 @@ impl Assembler {
         position: u64,
         out: &mut dyn FnMut(Assembled),
     ) -> Result<(), LineError> {
-        let Some(l) = parse_line_cached(line, &mut self.stamps)? else {
+        // The body is split from its ENRICHED translations only for records used.
+        let Some(header) = parse_header_cached(line, &mut self.stamps)? else {
             return Ok(());
         };
         self.stats.lines += 1;
-        let t = l.millis();
+        let t = header.millis();
         if t > self.now {
             self.now = t;
             self.expire(out);
         }
-        let Some(kind) = kind_of(l.record_type) else {
+        let Some(kind) = kind_of(header.record_type) else {
             self.stats.ignored += 1;
             return Ok(());
         };
-        let key = self.key(&l, line)?;
+        let key = self.key(&header, line)?;
         if let Some(ev) = self.open.get_mut(&key) {
             self.stats.records += 1;
+            let l = header.into_line();
             if Self::apply(ev, kind, &l, None, self.config.keep_paths, &mut self.stats) {
                 self.close(key, Close::Normal, out);
             } else if ev.class == Some(Class::NotExec) && !ev.argv.seen {
@@ -354,6 +356,7 @@ impl Assembler {
             self.stats.ignored += 1;
             return Ok(());
         }
+        let l = header.into_line();
         let mut pre_classified = None;
         match kind {
             Kind::Eoe => {
@@ -462,7 +465,7 @@ impl Assembler {
     }
 
     /// Interns the node name so identities are `Copy` and lookups allocate nothing.
-    fn key(&mut self, l: &Line<'_>, line: &[u8]) -> Result<Key, LineError> {
+    fn key(&mut self, l: &Header<'_>, line: &[u8]) -> Result<Key, LineError> {
         let node = match l.node {
             None => 0,
             Some(name) => self

@@ -113,7 +113,9 @@ fn trim_end_newline(mut s: &[u8]) -> &[u8] {
 /// Parses a decimal number of at most `max_digits` digits at the start of `s`; returns it and the rest.
 ///
 /// The first 19 digits cannot overflow a `u64`, so they are added up in one loop without checks; a
-/// longer number takes the checked path.
+/// longer number takes the checked path. Inlined into [`stamp`]: measured, replay went from 3,016 to
+/// 3,006 instructions per line (callgrind, 200,000 lines of the bench log).
+#[inline(always)]
 fn leading_number(s: &[u8], max_digits: usize) -> Option<(u64, &[u8])> {
     let head = &s[..s.len().min(max_digits.min(19))];
     let mut n: u64 = 0;
@@ -173,9 +175,37 @@ struct Stamp {
     len: usize,
     /// The last eight bytes of the text (see [`tail_word`]).
     tail: u64,
+    /// The first eight bytes of the text, and the next eight (when it has them), as words.
+    head: u64,
+    middle: u64,
     sec: u64,
     msec: u32,
     serial: u64,
+}
+
+impl Stamp {
+    /// Whether `ts` starts with this stamp.
+    ///
+    /// The stamp ends with `)`, which no number reads past: equal bytes give equal numbers. Its last
+    /// eight bytes (milliseconds and serial) are compared first, as one word.
+    ///
+    /// Up to 24 bytes (all stamps but those with serials of nine digits or more), the words kept
+    /// cover the stamp: measured, replay went from 3,006 to 2,985 instructions per line (callgrind,
+    /// 200,000 lines of the bench log).
+    #[inline(always)]
+    fn matches(&self, ts: &[u8]) -> bool {
+        let n = self.len;
+        let Some(ts) = ts.get(..n) else {
+            return false;
+        };
+        let word = |at: usize| ts.get(at..).and_then(|w| w.first_chunk::<8>()).copied();
+        n >= 8
+            && word(n - 8).map(u64::from_le_bytes) == Some(self.tail)
+            && word(0).map(u64::from_le_bytes) == Some(self.head)
+            && (n <= 16
+                || (word(8).map(u64::from_le_bytes) == Some(self.middle)
+                    && (n <= 24 || starts_with_words(ts, &self.text[..n.min(STAMP_MAX)]))))
+    }
 }
 
 impl Default for Stamp {
@@ -184,6 +214,8 @@ impl Default for Stamp {
             text: [0; STAMP_MAX],
             len: 0,
             tail: 0,
+            head: 0,
+            middle: 0,
             sec: 0,
             msec: 0,
             serial: 0,
@@ -199,16 +231,24 @@ const STAMP_MAX: usize = 48;
 
 impl StampCache {
     /// The numbers of the stamp `ts` starts with, and what follows its `)`, when it is remembered.
+    ///
+    /// The last line's stamp is tried first, inlined: the next record of the same event is the
+    /// common case.
+    #[inline(always)]
     fn find<'a>(&mut self, ts: &'a [u8]) -> Option<(u64, u32, u64, &'a [u8])> {
-        for k in 0..STAMP_SLOTS {
+        let s = &self.slots[self.last % STAMP_SLOTS];
+        if s.matches(ts) {
+            return Some((s.sec, s.msec, s.serial, &ts[s.len..]));
+        }
+        self.find_other(ts)
+    }
+
+    /// [`StampCache::find`] in the slots other than the last one.
+    fn find_other<'a>(&mut self, ts: &'a [u8]) -> Option<(u64, u32, u64, &'a [u8])> {
+        for k in 1..STAMP_SLOTS {
             let i = (self.last + k) % STAMP_SLOTS;
             let s = &self.slots[i];
-            // The stamp ends with `)`, which no number reads past: equal bytes give equal numbers.
-            // Its last eight bytes (milliseconds and serial) are compared first, as one word.
-            if s.len >= 8
-                && tail_word(ts, s.len) == Some(s.tail)
-                && starts_with_words(ts, &s.text[..s.len])
-            {
+            if s.matches(ts) {
                 self.last = i;
                 return Some((s.sec, s.msec, s.serial, &ts[s.len..]));
             }
@@ -228,6 +268,8 @@ impl StampCache {
         s.text[..text.len()].copy_from_slice(text);
         s.len = text.len();
         s.tail = tail_word(text, text.len()).unwrap_or_default();
+        s.head = tail_word(text, 8).unwrap_or_default();
+        s.middle = tail_word(text, 16).unwrap_or_default();
         (s.sec, s.msec, s.serial) = (sec, msec, serial);
     }
 }
@@ -273,6 +315,136 @@ pub fn parse_line_cached<'a>(
     line: &'a [u8],
     cache: &mut StampCache,
 ) -> Result<Option<Line<'a>>, LineError> {
+    Ok(parse_header_cached(line, cache)?.map(Header::into_line))
+}
+
+/// A line split into its header and the rest, the body not yet split from its ENRICHED
+/// translations: a caller that drops the record on its header (type, event) saves that scan.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Header<'a> {
+    /// As in [`Line`].
+    pub node: Option<&'a [u8]>,
+    /// As in [`Line`].
+    pub record_type: &'a [u8],
+    /// As in [`Line`].
+    pub sec: u64,
+    /// As in [`Line`].
+    pub msec: u32,
+    /// As in [`Line`].
+    pub serial: u64,
+    /// Raw fields (leading spaces removed), then the ENRICHED separator and translations if any.
+    rest: &'a [u8],
+}
+
+impl<'a> Header<'a> {
+    /// As [`Line::millis`].
+    pub fn millis(&self) -> u64 {
+        self.sec
+            .saturating_mul(1000)
+            .saturating_add(u64::from(self.msec))
+    }
+
+    /// The whole record, its body split at the first ENRICHED separator.
+    #[inline(always)]
+    pub fn into_line(self) -> Line<'a> {
+        let (body, enriched) = match memchr(ENRICHED_SEPARATOR, self.rest) {
+            Some(i) => (&self.rest[..i], Some(&self.rest[i + 1..])),
+            None => (self.rest, None),
+        };
+        Line {
+            node: self.node,
+            record_type: self.record_type,
+            sec: self.sec,
+            msec: self.msec,
+            serial: self.serial,
+            body,
+            enriched,
+        }
+    }
+}
+
+/// [`parse_line_cached`] without the split of the body: see [`Header`].
+///
+/// Measured: taking the [`Line`] without a copy, inlined into its caller, took replay from 3,064 to
+/// 3,038 instructions per line, and splitting the body only for records used from 3,038 to 3,016
+/// (callgrind, 200,000 lines of the bench log).
+#[inline(always)]
+pub fn parse_header_cached<'a>(
+    line: &'a [u8],
+    cache: &mut StampCache,
+) -> Result<Option<Header<'a>>, LineError> {
+    match written_header(line, cache) {
+        Some(h) => Ok(Some(h)),
+        None => parse_any_line(line, cache),
+    }
+}
+
+/// The header as auditd writes it, `[node=NAME ]type=TYPE msg=audit(STAMP): BODY` with single spaces
+/// and a type of at most fifteen bytes, split with word compares; `None` for any other shape, which
+/// [`parse_any_line`] then reads (giving the same result for a line this reads).
+///
+/// Measured, with the last stamp tried first: replay went from 3,131 to 3,064 instructions per line
+/// (callgrind, 200,000 lines of the bench log).
+#[inline(always)]
+fn written_header<'a>(line: &'a [u8], cache: &mut StampCache) -> Option<Header<'a>> {
+    let mut s = trim_end_newline(line);
+    let mut node = None;
+    if s.starts_with(b"node=") {
+        let after = &s[5..];
+        let end = short_find(b' ', after)?;
+        node = Some(&after[..end]);
+        s = &after[end + 1..];
+    }
+    let after_type = s.strip_prefix(b"type=")?;
+    let type_end = first_space(after_type)?;
+    let record_type = &after_type[..type_end];
+    let ts = after_type[type_end + 1..].strip_prefix(b"msg=audit(")?;
+    let (sec, msec, serial, rest) = match cache.find(ts) {
+        Some(known) => known,
+        None => {
+            let (sec, msec, serial, rest) = stamp(ts)?;
+            cache.remember(&ts[..ts.len() - rest.len()], sec, msec, serial);
+            (sec, msec, serial, rest)
+        }
+    };
+    let rest = match rest {
+        [b':', b' ', rest @ ..] if !matches!(rest.first(), Some(b' ' | b'\t')) => rest,
+        _ => return None,
+    };
+    Some(Header {
+        node,
+        record_type,
+        sec,
+        msec,
+        serial,
+        rest,
+    })
+}
+
+/// The index of the first space in the first sixteen bytes of `s`, when it is not the first byte.
+#[inline(always)]
+fn first_space(s: &[u8]) -> Option<usize> {
+    let word = |at: usize| {
+        s.get(at..)?
+            .first_chunk::<8>()
+            .map(|w| u64::from_le_bytes(*w))
+    };
+    let mut found = bytes_equal(word(0)?, b' ');
+    let mut at = 0;
+    if found == 0 {
+        at = 8;
+        found = bytes_equal(word(8)?, b' ');
+    }
+    let i = at + (found.trailing_zeros() / 8) as usize;
+    (found != 0 && i > 0).then_some(i)
+}
+
+/// [`parse_line_cached`] for any line: blanks, tabs and missing parts allowed or reported.
+#[inline(never)]
+fn parse_any_line<'a>(
+    line: &'a [u8],
+    cache: &mut StampCache,
+) -> Result<Option<Header<'a>>, LineError> {
     let s = trim_start(trim_end_newline(line));
     if s.is_empty() {
         return Ok(None);
@@ -308,18 +480,13 @@ pub fn parse_line_cached<'a>(
     // auditd writes "): "; DAEMON_* records write ") " without the colon.
     let rest = rest.strip_prefix(b":").unwrap_or(rest);
     let rest = trim_start(rest);
-    let (body, enriched) = match memchr(ENRICHED_SEPARATOR, rest) {
-        Some(i) => (&rest[..i], Some(&rest[i + 1..])),
-        None => (rest, None),
-    };
-    Ok(Some(Line {
+    Ok(Some(Header {
         node,
         record_type,
         sec,
         msec,
         serial,
-        body,
-        enriched,
+        rest,
     }))
 }
 
@@ -523,6 +690,26 @@ mod tests {
     }
 
     #[test]
+    fn remembered_stamps_match_what_starts_with_them() {
+        let text: Vec<u8> = (0..STAMP_MAX as u8 + 4).map(|i| b'0' + i % 10).collect();
+        for n in 0..=text.len() {
+            let mut cache = StampCache::default();
+            cache.remember(&text[..n], 1, 2, 3);
+            let stamp = cache.slots[cache.last];
+            for len in 0..=text.len() {
+                let ts = &text[..len];
+                let expected = (8..=STAMP_MAX).contains(&n) && ts.starts_with(&text[..n]);
+                assert_eq!(stamp.matches(ts), expected, "{n} {len}");
+                for flip in 0..n.min(len) {
+                    let mut other = ts.to_vec();
+                    other[flip] ^= 1;
+                    assert!(!stamp.matches(&other), "{n} {len} {flip}");
+                }
+            }
+        }
+    }
+
+    #[test]
     fn plain_line() {
         let l = parse_line(
             b"type=EXECVE msg=audit(1795802798.773:18556): argc=3 a0=\"/bin/true\" a1=CAFE a2=\"\"",
@@ -677,6 +864,30 @@ mod tests {
         }
     }
 
+    #[test]
+    fn numbers_agree_with_parse() {
+        let mut seed = 0x2545_f491_4f6c_dd1du64;
+        for _ in 0..20_000 {
+            seed ^= seed << 13;
+            seed ^= seed >> 7;
+            seed ^= seed << 17;
+            let digits = (seed % 25) as usize;
+            let mut text: Vec<u8> = (0..digits)
+                .map(|k| b'0' + ((seed >> (k % 60)) % 10) as u8)
+                .collect();
+            text.extend_from_slice(&b"/:.)x\xff"[(seed % 3) as usize..][..(seed % 4) as usize]);
+            let expected = std::str::from_utf8(&text[..digits])
+                .ok()
+                .and_then(|t| t.parse::<u64>().ok());
+            for max in [3, 19, 20] {
+                let want = expected
+                    .filter(|_| digits <= max)
+                    .map(|n| (n, &text[digits..]));
+                assert_eq!(leading_number(&text, max), want, "{text:?} {max}");
+            }
+        }
+    }
+
     /// The byte-at-a-time scanner `Fields` replaced: the meaning it must keep.
     fn reference_fields(s: &[u8]) -> Vec<(&[u8], &[u8])> {
         let mut out = Vec::new();
@@ -793,6 +1004,40 @@ mod tests {
                     parse_line_cached(line, &mut cache),
                     parse_line(line),
                     "{round} {line:?}"
+                );
+            }
+        }
+    }
+
+    #[test]
+    fn written_headers_read_what_any_line_reads() {
+        let lines: [&[u8]; 16] = [
+            b"type=SYSCALL msg=audit(1800000000.000:1): arch=c000003e\x1dARCH=x86_64",
+            b"type=PROCTITLE msg=audit(1800000000.000:1): proctitle=6C73",
+            b"type=BPRM_FCAPS msg=audit(1800000000.000:1): fver=0",
+            b"type=A_VERY_LONG_TYPE msg=audit(1800000000.000:1): x=1",
+            b"node=host type=EOE msg=audit(1800000000.000:1): \r\n",
+            b"node= type=CWD msg=audit(1800000000.000:1):  cwd=\"/\"",
+            b"node=host  type=CWD msg=audit(1800000000.000:1): cwd=\"/\"",
+            b"node=host\ttype=CWD msg=audit(1800000000.000:1): cwd=\"/\"",
+            b" type=CWD msg=audit(1800000000.000:1): cwd=\"/\"",
+            b"type=CWD  msg=audit(1800000000.000:1):\tcwd=\"/\"",
+            b"type= msg=audit(1800000000.000:1): x",
+            b"type=EOE msg=audit(1800000000.000:1):",
+            b"type=EOE msg=audit(1800000000.000:1)",
+            b"type=DAEMON_START msg=audit(1800000000.000:1) op=start",
+            b"type=CWD msg=audit(1800000000.000:1x: x",
+            b"type=EOE",
+        ];
+        let mut cache = StampCache::default();
+        for line in lines {
+            for cut in 0..=line.len() {
+                let line = &line[..cut];
+                let mut other = StampCache::default();
+                assert_eq!(
+                    parse_header_cached(line, &mut cache),
+                    parse_any_line(line, &mut other),
+                    "{line:?}"
                 );
             }
         }
