@@ -9,7 +9,7 @@ use std::fmt;
 use std::io::{self, Write};
 use std::sync::Arc;
 
-use crate::alert::{alerts_for, Alert};
+use crate::alert::{alerts_for, Alert, RuleSetParts};
 use crate::event::time::Millis;
 use crate::event::{ExecEvent, Host, Normalizer};
 use crate::rule::RuleSet;
@@ -131,6 +131,7 @@ pub fn replay(
 ) -> Result<Summary, ReplayError> {
     let mut run = Run {
         rules,
+        rule_parts: RuleSetParts::of(rules),
         options,
         out,
         summary: Summary::default(),
@@ -185,6 +186,8 @@ impl std::error::Error for ReplayError {}
 
 struct Run<'a> {
     rules: &'a RuleSet,
+    /// The alert fields of each rule, written once.
+    rule_parts: RuleSetParts,
     options: Options,
     out: &'a mut dyn Write,
     summary: Summary,
@@ -275,7 +278,7 @@ impl Run<'_> {
         match self.options.emit {
             Emit::Events => self.write_line(event),
             Emit::Alerts => {
-                for alert in alerts_for(self.rules, event, Millis::now()) {
+                for alert in alerts_for(self.rules, &self.rule_parts, event, Millis::now()) {
                     self.write_alert(&alert);
                 }
             }
@@ -305,7 +308,7 @@ impl Run<'_> {
         match self.options.emit {
             Emit::Events => self.write_line(&doc),
             Emit::Alerts => {
-                for alert in alerts_for(self.rules, &doc, Millis::now()) {
+                for alert in alerts_for(self.rules, &self.rule_parts, &doc, Millis::now()) {
                     self.write_alert(&alert);
                 }
             }
