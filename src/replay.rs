@@ -9,7 +9,7 @@ use std::fmt;
 use std::io::{self, Write};
 use std::sync::Arc;
 
-use crate::alert::alerts_for;
+use crate::alert::{alerts_for, Alert, RuleSetParts};
 use crate::event::time::Millis;
 use crate::event::{ExecEvent, Host, Normalizer};
 use crate::rule::RuleSet;
@@ -131,6 +131,7 @@ pub fn replay(
 ) -> Result<Summary, ReplayError> {
     let mut run = Run {
         rules,
+        rule_parts: RuleSetParts::of(rules),
         options,
         out,
         summary: Summary::default(),
@@ -185,6 +186,8 @@ impl std::error::Error for ReplayError {}
 
 struct Run<'a> {
     rules: &'a RuleSet,
+    /// The alert fields of each rule, written once.
+    rule_parts: RuleSetParts,
     options: Options,
     out: &'a mut dyn Write,
     summary: Summary,
@@ -275,8 +278,8 @@ impl Run<'_> {
         match self.options.emit {
             Emit::Events => self.write_line(event),
             Emit::Alerts => {
-                for alert in alerts_for(self.rules, event, Millis::now()) {
-                    self.write_json(&alert);
+                for alert in alerts_for(self.rules, &self.rule_parts, event, Millis::now()) {
+                    self.write_alert(&alert);
                 }
             }
         }
@@ -303,20 +306,27 @@ impl Run<'_> {
         };
         self.summary.events += 1;
         match self.options.emit {
-            Emit::Events => self.write_json(&doc),
+            Emit::Events => self.write_line(&doc),
             Emit::Alerts => {
-                for alert in alerts_for(self.rules, &doc, Millis::now()) {
-                    self.write_json(&alert);
+                for alert in alerts_for(self.rules, &self.rule_parts, &doc, Millis::now()) {
+                    self.write_alert(&alert);
                 }
             }
         }
     }
 
-    fn write_json(&mut self, value: &serde_json::Value) {
-        if self.options.emit == Emit::Alerts {
-            self.summary.alerts += 1;
+    /// Writes `alert` as one line, in one write like [`Run::write_line`].
+    fn write_alert(&mut self, alert: &Alert) {
+        self.summary.alerts += 1;
+        if self.write_error.is_some() {
+            return;
         }
-        self.write_line(value);
+        self.line.clear();
+        self.line.extend_from_slice(alert.json());
+        self.line.push(b'\n');
+        if let Err(e) = self.out.write_all(&self.line) {
+            self.write_error = Some(e);
+        }
     }
 
     /// Writes `value` as one JSON line; the first error is kept and later lines are dropped.

@@ -13,6 +13,7 @@ use std::time::{Duration, Instant};
 
 use serde_json::Value;
 
+use crate::alert::Alert;
 use crate::config::OutputsConfig;
 use json_file::JsonFile;
 use syslog::{SyslogOutput, SyslogStats};
@@ -85,17 +86,15 @@ impl Outputs {
     }
 
     /// Hands `alert` to every output. Returns false when the JSON file did not take it.
-    pub fn write(&mut self, alert: &Value) -> bool {
-        if let Some(id) = alert_id(alert) {
-            if self.written_before.remove(id) {
-                self.stats.duplicates += 1;
-                return true;
-            }
+    pub fn write(&mut self, alert: &Alert) -> bool {
+        if self.written_before.remove(alert.uuid()) {
+            self.stats.duplicates += 1;
+            return true;
         }
         self.stats.alerts += 1;
         let mut ok = true;
         if let Some(json) = &mut self.json {
-            match json.write(alert) {
+            match json.write(alert.json()) {
                 Ok(()) => {
                     self.stats.json_written += 1;
                     if self.json_failing_since.take().is_some() {
@@ -124,12 +123,12 @@ impl Outputs {
             }
         }
         if let Some(syslog) = &self.syslog {
-            syslog.send(alert);
+            syslog.send(&alert.to_value());
         }
         if self.stdout {
             let mut out = io::stdout().lock();
-            let _ = serde_json::to_writer(&mut out, alert)
-                .map_err(io::Error::from)
+            let _ = out
+                .write_all(alert.json())
                 .and_then(|()| out.write_all(b"\n"));
             let _ = out.flush();
         }
@@ -224,8 +223,8 @@ mod tests {
         let mut config = OutputsConfig::default();
         config.json.path = dir.join("alerts.ndjson");
         config.syslog.enabled = false;
-        let a = json!({"kibana": {"alert": {"uuid": "a"}}});
-        let b = json!({"kibana": {"alert": {"uuid": "b"}}});
+        let a = Alert::from_value(&json!({"kibana": {"alert": {"uuid": "a"}}}));
+        let b = Alert::from_value(&json!({"kibana": {"alert": {"uuid": "b"}}}));
         let mut out = Outputs::open(&config, false).unwrap();
         assert!(out.write(&a));
         drop(out);
