@@ -650,3 +650,29 @@ fn mutated_corpus_lines_never_panic() {
     assert_eq!(a.oldest_open_position(), None);
     assert!(count > 0);
 }
+
+#[test]
+fn may_hold_item_or_name_agrees_with_a_search() {
+    let plain = |s: &[u8]| s.windows(5).any(|w| w == b"name=" || w == b"item=");
+    let texts: [&[u8]; 12] = [
+        b"",
+        b"m",
+        b"name=",
+        b"item=",
+        b"nam=",
+        b"ite=m",
+        b" inode=1 dev=fe:00 mode=0100755 ouid=0 ogid=0 rdev=00:00 nametype=NORMAL cap_fp=0",
+        b" inode=1 dev=fe:00 mode=0100755 ouid=0 ogid=0 rdev=00:00 nametype=NORMAL name=\"x\"",
+        b"xxxxxxxitem=",
+        b"xxxxxxxxname=",
+        b"mmmmmmmmmmmmmmmmmmmmname=mmm",
+        b"itemitem=mme=",
+    ];
+    for text in texts {
+        for cut in 0..=text.len() {
+            for s in [&text[cut..], &text[..cut]] {
+                assert_eq!(may_hold_item_or_name(s), plain(s), "{s:?}");
+            }
+        }
+    }
+}
