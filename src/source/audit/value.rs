@@ -10,7 +10,7 @@
 
 use std::borrow::Cow;
 
-use crate::scan::find_byte;
+use crate::scan::{bytes_equal, find_byte};
 
 /// Why an encoded value could not be decoded. The event carrying it cannot be trusted.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -69,6 +69,12 @@ pub fn classify(raw: &[u8]) -> Result<Encoded<'_>, ValueError> {
         None => Err(ValueError::Empty),
         Some(b'"') => {
             let rest = &raw[1..];
+            // The common shape: one quote at the end, none inside.
+            if let Some((b'"', text)) = rest.split_last() {
+                if !has_quote(text) {
+                    return Ok(Encoded::Text(text));
+                }
+            }
             // Most values are short: `find_byte` costs less than `memchr`'s set-up there.
             match find_byte(b'"', rest) {
                 None => Err(ValueError::Unterminated),
@@ -78,6 +84,24 @@ pub fn classify(raw: &[u8]) -> Result<Encoded<'_>, ValueError> {
         }
         _ if raw == b"(null)" => Ok(Encoded::Null),
         _ => Ok(Encoded::Hex(raw)),
+    }
+}
+
+/// Whether `s` holds a `"`. Up to sixteen bytes are tested as two words that may overlap, with no
+/// loop: most quoted values are that short. Measured: replay went from 3,116 to 3,091 instructions per
+/// line (callgrind, 200,000 lines of the bench log).
+fn has_quote(s: &[u8]) -> bool {
+    let word = |b: &[u8]| {
+        let mut w = [0u8; 8];
+        w[..b.len()].copy_from_slice(b);
+        bytes_equal(u64::from_le_bytes(w), b'"') != 0
+    };
+    let n = s.len();
+    match n {
+        0..4 => s.contains(&b'"'),
+        4..=8 => word(&s[..4]) || word(&s[n - 4..]),
+        9..=16 => word(&s[..8]) || word(&s[n - 8..]),
+        _ => find_byte(b'"', s).is_some(),
     }
 }
 
@@ -104,7 +128,7 @@ pub fn check(raw: &[u8]) -> Result<bool, ValueError> {
         Encoded::Text(_) => Ok(true),
         Encoded::Hex(h) => {
             hex_length(h)?;
-            if h.iter().any(|&b| HEX[usize::from(b)] & 0xF0 != 0) {
+            if !all_hex(h) {
                 return Err(ValueError::NotHex);
             }
             Ok(true)
@@ -143,6 +167,35 @@ pub fn decode_hex_into(hex: &[u8], out: &mut Vec<u8>) -> Result<(), ValueError> 
         out.push((hi << 4) | lo);
     }
     Ok(())
+}
+
+/// Whether every byte of `s` is a hex digit (upper- or lower-case).
+///
+/// Eight bytes at a time: PROCTITLE values are long hex strings that are checked but not kept.
+/// Measured: PATH and PROCTITLE checks went from 67 to 53 instructions per line (callgrind, 200,000
+/// lines of the bench log).
+fn all_hex(s: &[u8]) -> bool {
+    const ONES: u64 = 0x0101_0101_0101_0101;
+    const HIGHS: u64 = 0x8080_8080_8080_8080;
+    // With the high bit clear, `x + (0x80 - lo)` sets it when `x >= lo`, `x + (0x7F - hi)` when
+    // `x > hi`; neither sum carries into the next byte.
+    let in_range = |x: u64, lo: u8, hi: u8| {
+        (x + ONES * u64::from(0x80 - lo)) & !(x + ONES * u64::from(0x7F - hi)) & HIGHS
+    };
+    let mut words = s.chunks_exact(8);
+    for word in words.by_ref() {
+        let mut w = [0u8; 8];
+        w.copy_from_slice(word);
+        let w = u64::from_le_bytes(w);
+        if w & HIGHS != 0 {
+            return false;
+        }
+        let lower = w | (ONES * 0x20);
+        if in_range(w, b'0', b'9') | in_range(lower, b'a', b'f') != HIGHS {
+            return false;
+        }
+    }
+    (words.remainder().iter()).all(|&b| HEX[usize::from(b)] & 0xF0 == 0)
 }
 
 /// Digit value of each byte, or 0xFF for a non-hex byte: one table lookup per digit, since hex
@@ -278,6 +331,32 @@ mod tests {
         assert_eq!(decode(b"\"abc\"x"), Err(ValueError::JunkAfterQuote));
         assert_eq!(decode(b""), Err(ValueError::Empty));
         assert_eq!(decode(b"\""), Err(ValueError::Unterminated));
+    }
+
+    #[test]
+    fn all_hex_agrees_with_the_table() {
+        let table = |s: &[u8]| s.iter().all(|&b| HEX[usize::from(b)] & 0xF0 == 0);
+        for len in 0..20 {
+            for at in 0..len {
+                for b in 0..=255u8 {
+                    let mut s = b"0123456789abcdefABCDEF"[..len].to_vec();
+                    s[at] = b;
+                    assert_eq!(all_hex(&s), table(&s), "{s:?}");
+                }
+            }
+        }
+    }
+
+    #[test]
+    fn has_quote_agrees_with_a_search() {
+        for len in 0..40 {
+            for at in 0..len {
+                let mut s = vec![b'a'; len];
+                assert!(!has_quote(&s));
+                s[at] = b'"';
+                assert!(has_quote(&s), "{s:?}");
+            }
+        }
     }
 
     #[test]

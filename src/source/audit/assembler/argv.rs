@@ -189,6 +189,10 @@ impl Argv {
 
     /// Ends a split argument: join (done while gathering), decode, then check the length.
     fn finish_split(&mut self) -> bool {
+        // Tested before `take`, which would copy the whole (absent) split out for every argument.
+        if self.split.is_none() {
+            return true;
+        }
         let Some(split) = self.split.take() else {
             return true;
         };

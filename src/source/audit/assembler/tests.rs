@@ -650,3 +650,32 @@ fn mutated_corpus_lines_never_panic() {
     assert_eq!(a.oldest_open_position(), None);
     assert!(count > 0);
 }
+
+#[test]
+fn path_names_are_counted_alike_kept_or_not() {
+    let bodies = [
+        "item=0 name=\"/bin/true\" inode=1 dev=fe:00 mode=0100755 ouid=0 ogid=0 rdev=00:00 nametype=NORMAL",
+        "item=0 name=\"/bin/true\" nametype=NORMAL name=ZZ",
+        "item=0 name=\"/bin/true\" item=x nametype=NORMAL name=ZZ",
+        "item=0 name=\"/bin/true\" item=1 nametype=NORMAL name=ZZ",
+        "item=0 name=ZZ nametype=NORMAL name=\"x\" name=QQ",
+        "item=0 name=(null) nametype=NORMAL name=Q",
+        "item=0 name=\"/bin/true\" mode=1 item=2 name=ABC nametype=NORMAL",
+        "name=ABC item=0",
+    ];
+    for body in bodies {
+        let lines = vec![
+            rec("SYSCALL", "1.000", 1, SC),
+            rec("EXECVE", "1.000", 1, "argc=1 a0=\"true\""),
+            rec("PATH", "1.000", 1, body),
+        ];
+        let bad = |keep_paths| {
+            let cfg = AssemblerConfig {
+                keep_paths,
+                ..AssemblerConfig::default()
+            };
+            run_with(cfg, &lines, true).1.stats().bad_values
+        };
+        assert_eq!(bad(true), bad(false), "{body}");
+    }
+}
