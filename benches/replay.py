@@ -136,7 +136,7 @@ def main():
     ap.add_argument("--shared", default=os.path.join(ROOT, "..", "shared"))
     ap.add_argument("--binary", default=os.path.join(ROOT, "target", "release", "execwatch"))
     ap.add_argument("--records", type=int, default=1_000_000)
-    ap.add_argument("--runs", type=int, default=3)
+    ap.add_argument("--runs", type=int, default=5)
     ap.add_argument("--interleave", type=int, default=4, metavar="K",
                     help="events whose records are interleaved in the second log (default 4; 1 skips it)")
     ap.add_argument("--skip-rules", action="store_true", help="leave out the 198-rule case")
