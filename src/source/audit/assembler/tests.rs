@@ -693,3 +693,23 @@ fn remembered_last_event_follows_closes_and_interleaving() {
     assert_eq!(argv(&out[1]), [b"y"]);
     assert_eq!(asm.stats().late, 1);
 }
+
+#[test]
+fn record_types_are_told_apart_by_length_and_name() {
+    for (name, kind) in [
+        ("SYSCALL", Some(Kind::Syscall)),
+        ("EXECVE", Some(Kind::Execve)),
+        ("CWD", Some(Kind::Cwd)),
+        ("PATH", Some(Kind::Path)),
+        ("PROCTITLE", Some(Kind::Proctitle)),
+        ("EOE", Some(Kind::Eoe)),
+        ("EOF", None),
+        ("PATHS", None),
+        ("SYSCALLS", None),
+        ("syscall", None),
+        ("BPRM_FCAPS", None),
+        ("", None),
+    ] {
+        assert_eq!(kind_of(name.as_bytes()), kind, "{name}");
+    }
+}
