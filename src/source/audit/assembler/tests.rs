@@ -679,3 +679,66 @@ fn path_names_are_counted_alike_kept_or_not() {
         assert_eq!(bad(true), bad(false), "{body}");
     }
 }
+
+/// The remembered last event must be forgotten when it closes, and events interleaved record by
+/// record, evicted or receiving late records must come out as with a lookup on every line.
+#[test]
+fn remembered_last_event_follows_closes_and_interleaving() {
+    let (a, b) = (
+        full_event("1.000", 1, "argc=1 a0=\"a\""),
+        full_event("1.000", 2, "argc=1 a0=\"b\""),
+    );
+    let mut lines: Vec<String> = a
+        .iter()
+        .zip(&b)
+        .flat_map(|(x, y)| [x, y])
+        .cloned()
+        .collect();
+    // Late records of both closed events, then a third event reusing a freed place.
+    lines.push(a[2].clone());
+    lines.push(b[3].clone());
+    lines.extend(full_event("1.001", 3, "argc=1 a0=\"c\""));
+    let (out, asm) = run_with(AssemblerConfig::default(), &lines, true);
+    assert_eq!(out.len(), 3);
+    assert_eq!(argv(&out[0]), [b"a"]);
+    assert_eq!(argv(&out[1]), [b"b"]);
+    assert_eq!(argv(&out[2]), [b"c"]);
+    assert_eq!(asm.stats().late, 2);
+    assert_eq!(asm.open_events(), 0);
+
+    // With one open event at most, each new event evicts the other, whose next record is late.
+    let cfg = AssemblerConfig {
+        max_open: 1,
+        ..AssemblerConfig::default()
+    };
+    let lines = vec![
+        rec("SYSCALL", "2.000", 5, SC),
+        rec("SYSCALL", "2.000", 6, SC),
+        rec("EXECVE", "2.000", 5, "argc=1 a0=\"x\""),
+        rec("EXECVE", "2.000", 6, "argc=1 a0=\"y\""),
+    ];
+    let (out, asm) = run_with(cfg, &lines, true);
+    assert_eq!(skipped(&out[0]), (5, SkipReason::Evicted));
+    assert_eq!(argv(&out[1]), [b"y"]);
+    assert_eq!(asm.stats().late, 1);
+}
+
+#[test]
+fn record_types_are_told_apart_by_length_and_name() {
+    for (name, kind) in [
+        ("SYSCALL", Some(Kind::Syscall)),
+        ("EXECVE", Some(Kind::Execve)),
+        ("CWD", Some(Kind::Cwd)),
+        ("PATH", Some(Kind::Path)),
+        ("PROCTITLE", Some(Kind::Proctitle)),
+        ("EOE", Some(Kind::Eoe)),
+        ("EOF", None),
+        ("PATHS", None),
+        ("SYSCALLS", None),
+        ("syscall", None),
+        ("BPRM_FCAPS", None),
+        ("", None),
+    ] {
+        assert_eq!(kind_of(name.as_bytes()), kind, "{name}");
+    }
+}
