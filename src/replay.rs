@@ -286,7 +286,7 @@ impl Run<'_> {
         match self.options.emit {
             Emit::Events => self.write_line(event),
             Emit::Alerts => {
-                for alert in alerts_for(self.rules, &self.rule_parts, event, Millis::now()) {
+                for alert in alerts_for(self.rules, &self.rule_parts, event, Millis::now) {
                     self.write_alert(&alert);
                 }
             }
@@ -316,7 +316,7 @@ impl Run<'_> {
         match self.options.emit {
             Emit::Events => self.write_line(&doc),
             Emit::Alerts => {
-                for alert in alerts_for(self.rules, &self.rule_parts, &doc, Millis::now()) {
+                for alert in alerts_for(self.rules, &self.rule_parts, &doc, Millis::now) {
                     self.write_alert(&alert);
                 }
             }

@@ -437,7 +437,7 @@ impl Pipeline {
     fn alert(&mut self, event: &ExecEvent) {
         let now = Instant::now();
         let throttle = &mut self.throttle;
-        let alerts = alerts_admitted(&self.rules, event, Millis::now(), &mut |rule| {
+        let alerts = alerts_admitted(&self.rules, event, Millis::now, &mut |rule| {
             throttle.admit(rule, now)
         });
         for alert in alerts {

@@ -54,13 +54,14 @@ impl Alert {
     }
 }
 
-/// The alerts `rules` raise on `event`, at `now`; `parts` are those of `rules`. The event is turned
-/// into JSON only when a rule matches, which is rare: evaluation itself reads the typed event.
+/// The alerts `rules` raise on `event`, at the time `now` gives; `parts` are those of `rules`. The
+/// event is turned into JSON, and the clock read, only when a rule matches, which is rare: evaluation
+/// itself reads the typed event. (Reading the clock for every event took 0.7% of the replay's cycles.)
 pub fn alerts_for<D: Document + Serialize + ?Sized>(
     rules: &RuleSet,
     parts: &RuleSetParts,
     event: &D,
-    now: Millis,
+    now: impl FnOnce() -> Millis,
 ) -> Vec<Alert> {
     alerts_with(rules, event, now, &mut |_| true, |rule| {
         match parts.of_rule(rules, rule) {
@@ -75,7 +76,7 @@ pub fn alerts_for<D: Document + Serialize + ?Sized>(
 pub fn alerts_admitted<D: Document + Serialize + ?Sized>(
     rules: &RuleSet,
     event: &D,
-    now: Millis,
+    now: impl FnOnce() -> Millis,
     admit: &mut dyn FnMut(&Rule) -> bool,
 ) -> Vec<Alert> {
     alerts_with(rules, event, now, admit, |rule| {
@@ -86,7 +87,7 @@ pub fn alerts_admitted<D: Document + Serialize + ?Sized>(
 fn alerts_with<'p, D: Document + Serialize + ?Sized>(
     rules: &RuleSet,
     event: &D,
-    now: Millis,
+    now: impl FnOnce() -> Millis,
     admit: &mut dyn FnMut(&Rule) -> bool,
     parts: impl Fn(&Rule) -> Cow<'p, RuleParts>,
 ) -> Vec<Alert> {
@@ -94,6 +95,7 @@ fn alerts_with<'p, D: Document + Serialize + ?Sized>(
     if matching.peek().is_none() {
         return Vec::new();
     }
+    let now = now();
     let Ok(doc) = serde_json::to_value(event) else {
         return Vec::new();
     };
@@ -568,7 +570,7 @@ mod tests {
         // The typed event, serialized in its own field order, gives its `Value`'s alert too.
         let event = sample_event();
         let rules = crate::rule::RuleSet::builtin().unwrap();
-        let direct = alerts_for(&rules, &RuleSetParts::of(&rules), &event, Millis(5));
+        let direct = alerts_for(&rules, &RuleSetParts::of(&rules), &event, || Millis(5));
         assert_eq!(direct.len(), 1);
         let value = serde_json::to_value(&event).unwrap();
         let plain = reference::alert_from(value, &rules.rules()[0], Millis(5));
