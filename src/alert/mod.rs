@@ -582,7 +582,7 @@ mod tests {
 
     /// The alert as it was built before it was written directly: the oracle for the test above.
     mod reference {
-        use crate::event::exec::fnv1a64;
+        use crate::alert::{alert_id, message};
         use crate::event::time::Millis;
         use crate::rule::Rule;
         use serde_json::{json, Map, Value};
@@ -711,68 +711,6 @@ mod tests {
             );
             threat.insert("technique".into(), technique_obj);
             Value::Object(threat)
-        }
-
-        /// A string field of the event, by dotted path through nested objects.
-        fn text_at<'a>(event: &'a Value, path: &[&str]) -> Option<&'a str> {
-            path.iter().try_fold(event, |v, key| v.get(key))?.as_str()
-        }
-
-        /// "process event with process python3.11, parent process bash, by root on web-01 created low alert
-        /// Web Server Spawned via Python." — Kibana's reason sentence, leaving out what the event lacks.
-        fn message(event: &Value, rule: &Rule) -> String {
-            let mut m = String::from("process event");
-            if let Some(name) = text_at(event, &["process", "name"]) {
-                m.push_str(" with process ");
-                m.push_str(name);
-            }
-            if let Some(parent) = text_at(event, &["process", "parent", "name"]) {
-                m.push_str(", parent process ");
-                m.push_str(parent);
-            }
-            if let Some(user) = text_at(event, &["user", "name"]) {
-                m.push_str(", by ");
-                m.push_str(user);
-            }
-            if let Some(host) = text_at(event, &["host", "name"]) {
-                m.push_str(" on ");
-                m.push_str(host);
-            }
-            m.push_str(" created ");
-            m.push_str(rule.severity.as_str());
-            m.push_str(" alert ");
-            m.push_str(&rule.name);
-            m.push('.');
-            // The message is one line whatever the event holds: names come from attacker-chosen file names.
-            m.replace(['\n', '\r'], " ")
-        }
-
-        /// A stable id for (rule, exec): the same exec alerted again gets the same id.
-        fn alert_id(event: &Value, rule: &Rule) -> String {
-            let identity = [
-                text_at(event, &["host", "id"]),
-                text_at(event, &["process", "entity_id"]),
-                text_at(event, &["@timestamp"]),
-            ];
-            let sequence = event
-                .get("auditd")
-                .and_then(|a| a.get("sequence"))
-                .map(Value::to_string);
-            let node = text_at(event, &["auditd", "node"]);
-            let whole;
-            let mut parts: Vec<&[u8]> = vec![rule.rule_id.as_bytes()];
-            if identity[1].is_some() {
-                parts.extend(identity.iter().map(|p| p.unwrap_or_default().as_bytes()));
-                parts.push(sequence.as_deref().unwrap_or_default().as_bytes());
-                parts.push(node.unwrap_or_default().as_bytes());
-            } else {
-                whole = event.to_string();
-                parts.push(whole.as_bytes());
-            }
-            let a = fnv1a64(&parts);
-            parts.insert(0, b"execwatch-alert");
-            let b = fnv1a64(&parts);
-            format!("{a:016x}{b:016x}")
         }
     }
 }

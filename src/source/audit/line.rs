@@ -528,11 +528,11 @@ fn key_end(s: &[u8]) -> Option<usize> {
 /// field is one comparison of integers instead of a call to `memcmp`.
 #[derive(Clone, Copy, Debug)]
 pub struct FieldKey {
-    key: &'static [u8],
+    pub(crate) key: &'static [u8],
     /// `key=` as a little-endian word (zero-padded); unused when `mask` is 0.
-    word: u64,
+    pub(crate) word: u64,
     /// The bytes of the word that `key=` fills; 0 for a key too long for one word.
-    mask: u64,
+    pub(crate) mask: u64,
 }
 
 impl FieldKey {
