@@ -120,10 +120,8 @@ pub struct AssemblerStats {
     pub abandoned: u64,
 }
 
-/// Slots for the identities of closed exec events, and separately of non-exec SYSCALLs (a power of
-/// two). Serials are handed out one after the other, so a slot is taken again only this many serials
-/// later: several seconds of events on a busy host, well past the 2 s a record can lag its event.
-const RECENT_IDS: usize = 8192;
+/// How many identities of closed exec events, and separately of non-exec SYSCALLs, are remembered.
+const RECENT_IDS: usize = 4096;
 
 /// `order` keeps up to this many entries of closed events before it is compacted.
 const MIN_ORDER: usize = 1024;
@@ -189,41 +187,27 @@ impl Hasher for KeyHasher {
 
 type KeyMap<V> = HashMap<Key, V, BuildHasherDefault<KeyHasher>>;
 
-/// Recent identities, direct-mapped by serial: a key is remembered until a later one takes its slot,
-/// and is never confused with another (the whole key is compared).
-///
-/// Measured against a hash set with a queue of the oldest to forget, which touched three cold cache
-/// lines per closed event where this touches one: `insert` took 4.5% of the replay's cycles (perf, the
-/// 1,000,000-line bench log), now too little to show, and the replay's data cache misses fell by 11%
-/// (callgrind --cache-sim, 200,000 lines of the bench log).
-#[derive(Debug)]
+/// A bounded set of identities, forgetting the oldest first.
+#[derive(Debug, Default)]
 struct RecentIds {
-    slots: Box<[Option<Key>]>,
-}
-
-impl Default for RecentIds {
-    fn default() -> Self {
-        RecentIds {
-            slots: vec![None; RECENT_IDS].into_boxed_slice(),
-        }
-    }
+    set: KeyMap<()>,
+    ring: VecDeque<Key>,
 }
 
 impl RecentIds {
-    fn slot(key: &Key) -> usize {
-        // Each node's serials start at a different place, so two nodes counting alike do not take
-        // each other's slots in step.
-        let spread = u64::from(key.node).wrapping_mul(0x9e37_79b9_7f4a_7c15);
-        (key.serial.wrapping_add(spread) as usize) & (RECENT_IDS - 1)
-    }
-
     fn insert(&mut self, key: Key) {
-        let slot = RecentIds::slot(&key);
-        self.slots[slot] = Some(key);
+        if self.set.insert(key, ()).is_none() {
+            self.ring.push_back(key);
+            if self.ring.len() > RECENT_IDS {
+                if let Some(old) = self.ring.pop_front() {
+                    self.set.remove(&old);
+                }
+            }
+        }
     }
 
     fn contains(&self, key: &Key) -> bool {
-        self.slots[RecentIds::slot(key)] == Some(*key)
+        self.set.contains_key(key)
     }
 }
 
